@@ -1,0 +1,53 @@
+"""Evaluators observe a run at task boundaries and collect what metrics are computed from.
+
+An evaluator implements any of ``before_stream``, ``before_task`` and
+``after_task`` (each receives the strategy, the stream and, for the task hooks,
+the task index) and returns what it collected from ``result()``, a
+JSON-serialisable dict merged into the run's result.
+"""
+from __future__ import annotations
+
+import torch
+
+from lifelong.scenarios.stream import Stream
+
+
+@torch.inference_mode()
+def accuracy(strategy, x: torch.Tensor, y: torch.Tensor, info, batch_size: int = 2048) -> float:
+    """Fraction of ``x`` whose predicted label is ``y``, predicted in batches."""
+    correct = torch.zeros((), dtype=torch.long, device=y.device)
+    for start in range(0, len(y), batch_size):
+        s = slice(start, start + batch_size)
+        correct += (strategy.predict(x[s], info) == y[s]).sum()
+    return int(correct) / max(len(y), 1)
+
+
+class Evaluator:
+    def before_stream(self, strategy, stream: Stream) -> None:
+        pass
+
+    def before_task(self, strategy, stream: Stream, i: int) -> None:
+        pass
+
+    def after_task(self, strategy, stream: Stream, i: int) -> None:
+        pass
+
+    def result(self) -> dict:
+        return {}
+
+
+class AccuracyMatrix(Evaluator):
+    """R[i][j] = test accuracy on task j after training on task i, and the accuracy of the randomly
+    initialised model on every task (the reference b of GEM's forward transfer)."""
+
+    def before_stream(self, strategy, stream):
+        self.random_init = [accuracy(strategy, t.x_test, t.y_test, stream.task_info(j)) for j, t in enumerate(stream)]
+        self.rows: list[list[float]] = []
+        self.sizes: list[int] = []
+
+    def after_task(self, strategy, stream, i):
+        self.rows.append([accuracy(strategy, t.x_test, t.y_test, stream.task_info(j)) for j, t in enumerate(stream)])
+        self.sizes.append(strategy.n_parameters())
+
+    def result(self):
+        return {"accuracy_matrix": self.rows, "random_init_accuracy": self.random_init, "n_parameters": self.sizes}

