@@ -9,6 +9,7 @@ signature *is* its schema, and there is one place to read it.
 from __future__ import annotations
 
 import inspect
+import re
 import sysconfig
 import typing
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 
 import yaml
 
-KINDS = ("scenarios", "strategies")
+KINDS = {"scenarios": "scenario", "strategies": "strategy"}  # folder -> what one preset is
 _MISSING = object()
 
 
@@ -188,14 +189,14 @@ def find_preset(kind: str, name_or_path: str | Path) -> Path:
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
         if not path.is_file():
-            raise ConfigError("no such file", field=kind[:-1], value=text)
+            raise ConfigError("no such file", field=KINDS[kind], value=text)
         return path
     for d in preset_dirs(kind):
         candidate = d / f"{text}.yaml"
         if candidate.is_file():
             return candidate
     known = ", ".join(name for name, _ in list_presets(kind))
-    raise ConfigError(f"unknown {kind[:-1]} (known: {known})", field=kind[:-1], value=text)
+    raise ConfigError(f"unknown {KINDS[kind]} (known: {known})", field=KINDS[kind], value=text)
 
 
 def list_presets(kind: str) -> list[tuple[str, str]]:
@@ -211,11 +212,28 @@ def list_presets(kind: str) -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; researchers write learning rates that way."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.[\d_]*)?[eE][-+]?\d+$|^[-+]?(?:\d[\d_]*)?\.[\d_]+$|^[-+]?\d[\d_]*\.$"
+               r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str):
+    """Parse YAML text with the preset loader (``1e-3`` is a number)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping; syntax errors become one ConfigError line naming the file and line."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else None

@@ -41,9 +41,11 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
             source = spec.pop("source", data.name)
         builder_name = pop_field(spec, "builder", Annotated[str, Choice(*BUILDERS)])
         builder = BUILDERS[builder_name]
+        if "seed" in spec:
+            raise ConfigError("the seed is chosen per run (load_scenario(..., seed=N), --seed), not in the preset",
+                              field="seed", value=spec["seed"])
         params = {**defaults(builder), **check_params(builder, spec)}
-        params.pop("seed", None)
-        tasks = builder(data, seed=seed, **params)
+        tasks = builder(data, seed, **params)
     except ConfigError as e:
         raise (e.in_file(file) if file else e) from None
     definition = {"source": source, "builder": builder_name, **params, "seed": seed}
@@ -53,5 +55,5 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
 def load_scenario(name_or_path: str | Path, seed: int = 0, **overrides) -> Stream:
     """Load a scenario preset by name (``"split-mnist"``) or path, with optional field overrides."""
     path = find_preset("scenarios", name_or_path)
-    spec = {**load_yaml(path), **overrides}
-    return build_stream(spec, seed=seed, name=path.stem, file=path)
+    spec = load_yaml(path)
+    return build_stream({**spec, **overrides}, seed=seed, name=path.stem, file=f"{path} (with overrides)" if overrides else path)

@@ -1,8 +1,9 @@
 """Builders cut a data pool into a stream of tasks.
 
-Each builder is a function ``builder(data, *, seed, ...) -> list[Task]`` whose
-keyword parameters are the fields of a scenario preset (checked from their
-annotations by ``lifelong.config``).
+Each builder is a function ``builder(data, seed, *, ...) -> list[Task]`` whose
+keyword-only parameters are the fields of a scenario preset (checked from their
+annotations by ``lifelong.config``). ``setting`` is among them so that each
+builder's annotation states which settings it can produce.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ SplitSetting = Annotated[str, Choice("class-incremental", "task-incremental")]
 SharedSetting = Annotated[str, Choice("domain-incremental", "task-incremental")]
 
 
-def split(data: Dataset, *, seed: int, n_tasks: PositiveInt = 5, setting: SplitSetting = "class-incremental",
+def split(data: Dataset, seed: int, *, n_tasks: PositiveInt = 5, setting: SplitSetting = "class-incremental",
           shuffle_classes: bool = False) -> list[Task]:
     """Split by classes: task t holds the t-th group of classes (van de Ven et al.'s Split MNIST).
 
@@ -40,11 +41,11 @@ def split(data: Dataset, *, seed: int, n_tasks: PositiveInt = 5, setting: SplitS
         keep_tr = torch.isin(data.y_train, torch.tensor(group))
         keep_te = torch.isin(data.y_test, torch.tensor(group))
         tasks.append(Task(t, data.x_train[keep_tr], data.y_train[keep_tr], data.x_test[keep_te], data.y_test[keep_te],
-                          classes=group, task_label=t, metadata={"classes": list(group)}))
+                          classes=group, task_label=t, metadata={"classes": group}))
     return tasks
 
 
-def permute(data: Dataset, *, seed: int, n_tasks: PositiveInt = 10,
+def permute(data: Dataset, seed: int, *, n_tasks: PositiveInt = 10,
             setting: SharedSetting = "domain-incremental") -> list[Task]:
     """Permuted inputs (Goodfellow et al. 2013; Kirkpatrick et al. 2017): every task applies its own
     fixed random permutation of the input features, drawn from ``seed``, to the same classes."""
@@ -58,12 +59,12 @@ def permute(data: Dataset, *, seed: int, n_tasks: PositiveInt = 10,
         def apply(x, perm=perm):
             return x.flatten(1)[:, perm].reshape(x.shape)
 
-        tasks.append(Task(t, apply(data.x_train), data.y_train, apply(data.x_test), data.y_test,
+        tasks.append(Task(t, apply(data.x_train), data.y_train.clone(), apply(data.x_test), data.y_test.clone(),
                           classes=classes, task_label=t, metadata={"permutation_seed": seed, "permutation_index": t}))
     return tasks
 
 
-def rotate(data: Dataset, *, seed: int, n_tasks: PositiveInt = 5, max_angle: Annotated[float, Range(0, 360)] = 180.0,
+def rotate(data: Dataset, seed: int, *, n_tasks: PositiveInt = 5, max_angle: Annotated[float, Range(0, 360)] = 180.0,
            setting: SharedSetting = "domain-incremental") -> list[Task]:
     """Rotated inputs (Lopez-Paz & Ranzato 2017): task t rotates every image by ``t * max_angle / (n_tasks - 1)``
     degrees (task 0 is upright). Images only: inputs of shape (C, H, W)."""
@@ -72,7 +73,7 @@ def rotate(data: Dataset, *, seed: int, n_tasks: PositiveInt = 5, max_angle: Ann
                           f"{tuple(data.x_train.shape[1:])}", field="builder", value="rotate")
     angles = [t * max_angle / max(n_tasks - 1, 1) for t in range(n_tasks)]
     classes = tuple(data.classes)
-    return [Task(t, _rotate(data.x_train, a), data.y_train, _rotate(data.x_test, a), data.y_test,
+    return [Task(t, _rotate(data.x_train, a), data.y_train.clone(), _rotate(data.x_test, a), data.y_test.clone(),
                  classes=classes, task_label=t, metadata={"angle": a}) for t, a in enumerate(angles)]
 
 

@@ -47,6 +47,13 @@ def build_strategy(spec: dict, *, file: str | Path | None = None) -> Strategy:
 def load_strategy(name_or_path: str | Path, **overrides) -> Strategy:
     """Load a strategy preset by name (``"replay"``) or path, with optional parameter overrides."""
     path = find_preset("strategies", name_or_path)
-    strategy = build_strategy({**load_yaml(path), **overrides}, file=path)
+    spec = load_yaml(path)
+    strategy = build_strategy(spec, file=path)
+    if overrides:  # checked on their own, so that an error names them and not the file
+        try:
+            check_params(type(strategy), overrides)
+        except ConfigError as e:
+            raise e.in_file("overrides") from None
+        strategy = build_strategy({**spec, **overrides}, file="overrides")
     strategy.name = path.stem
     return strategy

@@ -75,7 +75,7 @@ class SGDStrategy(Strategy):
     def __init__(self, *, model: ModelName = "auto", model_args: dict | None = None,
                  optimizer: Annotated[str, Choice("sgd", "adam")] = "sgd", lr: PositiveFloat = 0.01,
                  momentum: Fraction = 0.0, weight_decay: NonNegFloat = 0.0, epochs: PositiveInt = 1,
-                 batch_size: PositiveInt = 32, adapt_steps: PositiveInt = 20, adapt_lr: PositiveFloat = 0.01):
+                 batch_size: PositiveInt = 32, adapt_steps: PositiveInt = 20, adapt_lr: PositiveFloat | None = None):
         self.model, self.model_args, self.optimizer = model, model_args, optimizer
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.epochs, self.batch_size = epochs, batch_size
@@ -97,10 +97,11 @@ class SGDStrategy(Strategy):
             net = build_model(self.model, self.info.input_shape, self.info.n_classes, **(self.model_args or {}))
         return net.to(self.device)
 
-    def new_optimizer(self, params) -> torch.optim.Optimizer:
+    def new_optimizer(self, params, lr: float | None = None) -> torch.optim.Optimizer:
+        lr = lr or self.lr
         if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+            return torch.optim.Adam(params, lr=lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
@@ -184,11 +185,12 @@ class SGDStrategy(Strategy):
         return out.argmax(1)
 
     def adapt(self, x, y, info: TaskInfo) -> "SGDStrategy":
-        """Fine-tune a copy on the support set for ``adapt_steps`` full-batch SGD steps."""
+        """Fine-tune a copy on the support set: ``adapt_steps`` full-batch steps of the training
+        optimizer at ``adapt_lr`` (default: the training ``lr``)."""
         adapted = copy.deepcopy(self)
         adapted.seen[y.unique()] = True  # the support's classes become predictable
         mask = adapted.prediction_mask(info)
-        opt = torch.optim.SGD(adapted.net.parameters(), lr=self.adapt_lr)
+        opt = adapted.new_optimizer(adapted.net.parameters(), lr=self.adapt_lr)
         for _ in range(self.adapt_steps):
             out = adapted.net(x)
             if mask is not None:

@@ -35,6 +35,9 @@ class Replay(SGDStrategy):
 
     def after_task(self, task):
         """Reservoir sampling over the task's samples, in a random order."""
+        if self.buffer_size == 0:
+            self.n_seen += task.n_train
+            return
         order = torch.randperm(task.n_train, generator=self.generator, device=self.device).tolist()
         draws = torch.rand(len(order), generator=self.generator, device=self.device).tolist()
         for i, u in zip(order, draws):

@@ -1,0 +1,127 @@
+"""The ``lifelong`` command.
+
+A user's mistake (unknown preset, bad YAML, out-of-range value) prints one line
+naming the file, the field and the value, exits with code 2, and writes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lifelong.config import ConfigError, list_presets, parse_yaml
+from lifelong.strategies.base import NonFiniteLoss
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + message
+        raise ConfigError(message)
+
+
+def _pct(v) -> str:
+    return "   n/a" if v is None else f"{100 * v:6.1f}"
+
+
+def format_result(result) -> str:
+    """The accuracy matrix and the main metrics as a plain-text table."""
+    R = result.accuracy_matrix
+    T = len(R)
+    lines = [f"{result.strategy} on {result.scenario} ({result.setting}), seed {result.seed}",
+             "accuracy (%) on each task (columns) after training on each task (rows):",
+             "            " + "".join(f"  task{j + 1:<2d}" for j in range(T))]
+    lines.append("  random    " + "".join(f"  {_pct(v)}" for v in result.random_init_accuracy))
+    for i, row in enumerate(R):
+        lines.append(f"  after {i + 1:<3d} " + "".join(f"  {_pct(v)}" for v in row))
+    m = result.metrics
+    lines.append("")
+    lines.append(f"  ACC {_pct(m.get('acc'))}   BWT {_pct(m.get('bwt'))}   FWT {_pct(m.get('fwt'))}"
+                 f"   forgetting {_pct(m.get('forgetting'))}   (GEM / Chaudhry, %)")
+    lines.append(f"  trained in {sum(result.timings['train_s']):.1f}s, evaluated in {sum(result.timings['eval_s']):.1f}s"
+                 f" on {result.device}")
+    return "\n".join(lines)
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("expected FIELD=VALUE", field="--set", value=item)
+        try:
+            overrides[key] = parse_yaml(value)
+        except yaml.YAMLError:
+            raise ConfigError("value is not valid YAML", field=f"--set {key}", value=value) from None
+    return overrides
+
+
+def cmd_run(args) -> int:
+    import lifelong as ll
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError("exists and is not a folder", field="--out", value=str(out))
+    stream = ll.load_scenario(args.scenario, seed=args.seed)
+    strategy = ll.load_strategy(args.strategy, **_parse_overrides(args.set))
+
+    def progress(i, partial):
+        seen = partial.accuracy_matrix[i][: i + 1]
+        print(f"  task {i + 1}/{len(stream)} trained in {partial.timings['train_s'][i]:.1f}s;"
+              f" mean accuracy on tasks seen {100 * sum(seen) / len(seen):.1f}%", file=sys.stderr, flush=True)
+
+    print(f"running {args.strategy} on {args.scenario} ({len(stream)} tasks), seed {args.seed}", file=sys.stderr)
+    result = ll.run(strategy, stream, seed=args.seed, device=args.device, on_task_end=progress)
+    print(format_result(result))
+    if out is not None:
+        path = result.save(out / "result.json")
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    for kind in ("scenarios", "strategies"):
+        presets = list_presets(kind)
+        print(f"{kind}:")
+        width = max((len(n) for n, _ in presets), default=0)
+        for name, description in presets:
+            print(f"  {name:<{width}}  {description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="lifelong", description="Continual learning and meta-learning on task streams.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="one strategy on one stream with one seed")
+    r.add_argument("--scenario", required=True, help="scenario preset name or YAML path (see `lifelong list`)")
+    r.add_argument("--strategy", required=True, help="strategy preset name or YAML path")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", help="folder to write result.json into")
+    r.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    r.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a strategy field, e.g. --set lr=0.1 (repeatable)")
+    r.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="the scenario and strategy presets")
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except ConfigError as e:
+        print(f"lifelong: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except NonFiniteLoss as e:
+        print(f"lifelong: run failed: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lifelong: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Every scenario preset runs with every foundation strategy; the backbones fit every data source."""
+import pytest
+
+import lifelong as ll
+from lifelong.config import list_presets
+from lifelong.models import resolve
+
+SCENARIOS = [name for name, _ in list_presets("scenarios")]
+
+
+@pytest.mark.parametrize("strategy", ["naive", "joint", "replay", "ewc"])
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_preset_pair_runs(scenario, strategy):
+    stream = ll.load_scenario(scenario, seed=0, n_tasks=2)
+    result = ll.run(ll.load_strategy(strategy, epochs=5, model="mlp"), stream, seed=0)
+    assert result.status == "finished" and len(result.accuracy_matrix) == 2
+    chance = 1 / len(stream[1].classes)
+    assert result.accuracy_matrix[1][1] > chance + 0.2  # it learned the task it just saw
+
+
+@pytest.mark.parametrize("scenario, backbone", [("split-digits", "cnn"), ("split-mnist1d", "cnn")])
+def test_auto_backbone_learns(scenario, backbone):
+    stream = ll.load_scenario(scenario, seed=0, n_tasks=2)
+    assert resolve("auto", stream.input_shape) == backbone
+    result = ll.run(ll.load_strategy("naive", epochs=10), stream, seed=0)
+    assert result.accuracy_matrix[0][0] > 0.8
+
+
+def test_mlp_is_auto_for_flat_inputs():
+    assert resolve("auto", (64,)) == "mlp"
+    assert resolve("auto", (1, 28, 28)) == "cnn"

@@ -1,0 +1,107 @@
+"""The run: accuracy matrix, random-initialisation reference, determinism, the result format."""
+import json
+import math
+
+import pytest
+import torch
+
+import lifelong as ll
+from lifelong.evaluation import metrics
+
+from conftest import fast
+
+
+@pytest.fixture(scope="module")
+def replay_result(digits_stream):
+    return ll.run(fast("replay", epochs=5), digits_stream, seed=3)
+
+
+def test_matrix_is_t_by_t_and_rows_follow_training(replay_result, digits_stream):
+    R = replay_result.accuracy_matrix
+    T = len(digits_stream)
+    assert len(R) == T and all(len(row) == T for row in R)
+    assert len(replay_result.random_init_accuracy) == T
+    for i in range(T):
+        assert R[i][i] > 0.5  # just learned
+        for j in range(i + 1, T):
+            assert R[i][j] == 0.0  # class-incremental: unseen classes cannot be predicted
+
+
+def test_metrics_are_computed_from_the_matrix(replay_result):
+    R, b = replay_result.accuracy_matrix, replay_result.random_init_accuracy
+    m = replay_result.metrics
+    assert m["acc"] == pytest.approx(metrics.acc(R))
+    assert m["bwt"] == pytest.approx(metrics.bwt(R))
+    assert m["forgetting"] == pytest.approx(metrics.forgetting(R))
+    assert m["fwt"] is None  # disjoint class-incremental tasks
+
+
+def test_fwt_is_a_number_in_domain_incremental_streams():
+    pool = ll.scenarios.SOURCES["digits"]()
+    stream = ll.scenarios.build_stream({"builder": "permute", "n_tasks": 3}, data=pool, seed=0)
+    result = ll.run(fast("naive"), stream, seed=0)
+    assert isinstance(result.metrics["fwt"], float)
+    b = result.random_init_accuracy
+    assert all(0.0 <= v <= 0.3 for v in b)  # an untrained network is near chance (10%)
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(digits_stream):
+    a = ll.run(fast("replay"), digits_stream, seed=5)
+    b = ll.run(fast("replay"), digits_stream, seed=5)
+    c = ll.run(fast("replay"), digits_stream, seed=6)
+    assert a.accuracy_matrix == b.accuracy_matrix
+    assert a.random_init_accuracy == b.random_init_accuracy
+    assert a.accuracy_matrix != c.accuracy_matrix
+
+
+def test_a_run_does_not_depend_on_global_random_state(digits_stream):
+    torch.manual_seed(123)
+    a = ll.run(fast("ewc"), digits_stream, seed=1)
+    torch.manual_seed(456)
+    torch.rand(1000)
+    b = ll.run(fast("ewc"), digits_stream, seed=1)
+    assert a.accuracy_matrix == b.accuracy_matrix
+
+
+def test_result_json_is_the_public_format(replay_result, tmp_path):
+    path = replay_result.save(tmp_path / "result.json")
+    data = json.loads(path.read_text())
+    T = len(data["accuracy_matrix"])
+    assert all(len(row) == T and all(isinstance(v, float) for v in row) for row in data["accuracy_matrix"])
+    assert len(data["random_init_accuracy"]) == T
+    assert {"acc", "bwt", "fwt", "forgetting"} <= set(data["metrics"])
+    assert data["metrics"]["fwt"] is None
+    assert data["seed"] == 3 and data["stream_fingerprint"] == replay_result.stream_fingerprint
+    assert data["config"]["strategy"]["params"]["buffer_size"] == 200
+    assert data["config"]["scenario"]["source"] == "digits"
+    assert {"lifelong", "torch", "numpy", "python"} <= set(data["versions"])
+    assert len(data["timings"]["train_s"]) == T and data["timings"]["total_s"] > 0
+    assert data["status"] == "finished"
+    assert ll.RunResult.load(path) == replay_result
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temporary left behind
+
+
+def test_save_is_atomic_when_writing_fails(replay_result, tmp_path, monkeypatch):
+    path = tmp_path / "result.json"
+    replay_result.save(path)
+    before = path.read_text()
+    monkeypatch.setattr(ll.RunResult, "to_json", lambda self: json.dumps({"acc": math.nan}, allow_nan=False))
+    with pytest.raises(ValueError):
+        replay_result.save(path)
+    monkeypatch.undo()
+    broken = ll.RunResult(**{**replay_result.to_dict(), "metrics": {"acc": math.nan}})
+    with pytest.raises(ValueError):
+        broken.save(path)  # NaN is not JSON: refused, and the old file stays whole
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_progress_callback_sees_each_task(digits_stream):
+    seen = []
+    ll.run(fast("naive"), digits_stream, seed=0, on_task_end=lambda i, partial: seen.append((i, len(partial.accuracy_matrix))))
+    assert seen == [(i, i + 1) for i in range(len(digits_stream))]
+
+
+def test_diverging_training_is_reported(digits_stream):
+    with pytest.raises(ll.strategies.NonFiniteLoss):
+        ll.run(fast("naive", lr=1e6), digits_stream, seed=0)
