@@ -65,7 +65,7 @@ def cmd_run(args) -> int:
     stream = ll.load_scenario(args.scenario, seed=args.seed)
     strategy = ll.load_strategy(args.strategy, **_parse_overrides(args.set))
 
-    def progress(i, partial):
+    def progress(i, partial, _checkpoint):
         seen = partial.accuracy_matrix[i][: i + 1]
         print(f"  task {i + 1}/{len(stream)} trained in {partial.timings['train_s'][i]:.1f}s;"
               f" mean accuracy on tasks seen {100 * sum(seen) / len(seen):.1f}%", file=sys.stderr, flush=True)

@@ -98,10 +98,23 @@ def test_save_is_atomic_when_writing_fails(replay_result, tmp_path, monkeypatch)
 
 def test_progress_callback_sees_each_task(digits_stream):
     seen = []
-    ll.run(fast("naive"), digits_stream, seed=0, on_task_end=lambda i, partial: seen.append((i, len(partial.accuracy_matrix))))
+    ll.run(fast("naive"), digits_stream, seed=0, on_task_end=lambda i, partial, _: seen.append((i, len(partial.accuracy_matrix))))
     assert seen == [(i, i + 1) for i in range(len(digits_stream))]
 
 
 def test_diverging_training_is_reported(digits_stream):
     with pytest.raises(ll.strategies.NonFiniteLoss):
         ll.run(fast("naive", lr=1e6), digits_stream, seed=0)
+
+
+@pytest.mark.parametrize("name", ["replay", "ewc", "joint"])
+def test_resuming_from_a_checkpoint_gives_the_uninterrupted_numbers(name, digits_stream):
+    full = ll.run(fast(name), digits_stream, seed=2)
+    checkpoints = {}
+    ll.run(fast(name), digits_stream, seed=2, on_task_end=lambda i, _, state: checkpoints.__setitem__(i, state))
+    torch.manual_seed(999)  # a fresh process would start from other global random state
+    resumed = ll.run(fast(name), digits_stream, seed=2, checkpoint=checkpoints[1])
+    assert resumed.accuracy_matrix == full.accuracy_matrix
+    assert resumed.random_init_accuracy == full.random_init_accuracy
+    assert resumed.metrics == full.metrics
+    assert len(resumed.timings["train_s"]) == len(digits_stream)

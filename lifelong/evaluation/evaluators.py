@@ -7,6 +7,8 @@ JSON-serialisable dict merged into the run's result.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from lifelong.scenarios.stream import Stream
@@ -34,6 +36,13 @@ class Evaluator:
 
     def result(self) -> dict:
         return {}
+
+    def state_dict(self) -> dict:
+        """What the evaluator collected so far, for a checkpoint."""
+        return copy.deepcopy(self.__dict__)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(copy.deepcopy(state))
 
 
 class AccuracyMatrix(Evaluator):

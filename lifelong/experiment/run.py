@@ -1,6 +1,7 @@
 """One run: a strategy learns a stream task by task while evaluators watch."""
 from __future__ import annotations
 
+import copy
 import random
 import time
 from typing import Callable, Sequence
@@ -29,42 +30,68 @@ def seed_everything(seed: int) -> None:
 
 
 def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequence[Evaluator] = (),
-        device=None, on_task_end: Callable[[int, RunResult], None] | None = None) -> RunResult:
+        device=None, on_task_end: Callable[..., None] | None = None, checkpoint: dict | None = None) -> RunResult:
     """Train ``strategy`` on ``stream`` task by task and measure it.
 
     Before training, the randomly initialised model is evaluated on every task;
     after each task, on every task's test set, giving the T x T accuracy matrix.
-    The same seed gives the same numbers. ``on_task_end(i, partial_result)`` is
-    called after each task (for progress display).
+    The same seed gives the same numbers.
+
+    ``on_task_end(i, partial_result, checkpoint)`` is called after each task;
+    passing that ``checkpoint`` back (with the same strategy, stream, seed and
+    evaluators) continues the run after task ``i`` and ends with the same
+    numbers as an uninterrupted run.
     """
     device = torch.device(device) if device is not None else default_device()
     seed_everything(seed)
     stream = stream.to(device)
-    matrix = AccuracyMatrix()
-    observers = [matrix, *evaluators]
-    start = time.perf_counter()
+    observers = [AccuracyMatrix(), *evaluators]
     strategy.setup(stream.info, seed=seed, device=device)
-    for e in observers:
-        e.before_stream(strategy, stream)
-    train_s, eval_s = [], []
-    for i, task in enumerate(stream):
+    timings = {"train_s": [], "eval_s": [], "total_s": 0.0}
+    first = 0
+    if checkpoint is not None:
+        first = checkpoint["next_task"]
+        strategy.load_state_dict(checkpoint["strategy"])
+        for e, state in zip(observers, checkpoint["evaluators"]):
+            e.load_state_dict(state)
+        timings = copy.deepcopy(checkpoint["timings"])
+        _set_rng(checkpoint["rng"])
+    else:
+        for e in observers:
+            e.before_stream(strategy, stream)
+    start = time.perf_counter() - timings["total_s"]
+    for i in range(first, len(stream)):
         for e in observers:
             e.before_task(strategy, stream, i)
         t0 = time.perf_counter()
-        strategy.fit_task(task)
+        strategy.fit_task(stream[i])
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t1 = time.perf_counter()
         for e in observers:
             e.after_task(strategy, stream, i)
-        train_s.append(t1 - t0)
-        eval_s.append(time.perf_counter() - t1)
+        timings["train_s"].append(t1 - t0)
+        timings["eval_s"].append(time.perf_counter() - t1)
+        timings["total_s"] = time.perf_counter() - start
         if on_task_end is not None:
-            on_task_end(i, _result(strategy, stream, seed, device, observers, train_s, eval_s, start))
-    return _result(strategy, stream, seed, device, observers, train_s, eval_s, start)
+            state = {"next_task": i + 1, "strategy": strategy.state_dict(),
+                     "evaluators": [e.state_dict() for e in observers], "timings": copy.deepcopy(timings),
+                     "rng": _get_rng()}
+            on_task_end(i, _result(strategy, stream, seed, device, observers, timings), state)
+    return _result(strategy, stream, seed, device, observers, timings)
 
 
-def _result(strategy, stream, seed, device, observers, train_s, eval_s, start) -> RunResult:
+def _get_rng() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _set_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def _result(strategy, stream, seed, device, observers, timings) -> RunResult:
     collected: dict = {}
     for e in observers:
         collected.update(e.result())
@@ -78,7 +105,7 @@ def _result(strategy, stream, seed, device, observers, train_s, eval_s, start) -
         config={"scenario": {"name": stream.name, **stream.definition},
                 "strategy": {"name": name, "class": f"{type(strategy).__module__}.{type(strategy).__qualname__}",
                              "params": strategy.get_params()}},
-        versions=versions(), accuracy_matrix=R, random_init_accuracy=b, metrics=summary,
-        timings={"train_s": list(train_s), "eval_s": list(eval_s), "total_s": time.perf_counter() - start},
-        n_parameters=sizes, device=str(device), status="finished" if finished else "running", extra=collected,
+        versions=versions(), accuracy_matrix=[list(r) for r in R], random_init_accuracy=list(b), metrics=summary,
+        timings=copy.deepcopy(timings),
+        n_parameters=list(sizes), device=str(device), status="finished" if finished else "running", extra=collected,
     )

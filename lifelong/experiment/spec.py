@@ -1,0 +1,175 @@
+"""Experiment files: scenarios x strategies x seeds, validated, and expanded into a grid of runs.
+
+    name: my-experiment
+    scenarios: [split-mnist]
+    strategies:
+      - naive
+      - replay
+      - {preset: replay, label: replay-500, buffer_size: 500}   # a preset with overrides
+    seeds: 3                  # or a list: [0, 1, 2]
+    reference: naive          # paired comparisons against this strategy (optional)
+    out: reports/my-experiment  # optional; default reports/<name>
+
+``lifelong compare`` with no file runs the embedded default (``default.yaml`` in this package).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lifelong.config import ConfigError, PositiveInt, check_value, find_preset, load_yaml
+from lifelong.strategies import STRATEGIES, build_strategy
+
+DEFAULT = Path(__file__).with_name("default.yaml")
+FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "out")
+
+
+@dataclass(frozen=True)
+class StrategyEntry:
+    label: str  # how the strategy is named in tables and figures
+    spec: dict  # the resolved preset fields: strategy class name + every parameter
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the grid."""
+
+    scenario: str
+    strategy: StrategyEntry
+    seed: int
+    fingerprint: str  # of the stream this scenario and seed give
+
+    @property
+    def key(self) -> str:
+        """Identifies the run across restarts: what it runs (scenario, strategy, hyperparameters, seed,
+        stream fingerprint, library version), not where or when."""
+        from lifelong import __version__
+
+        ident = {"scenario": self.scenario, "strategy": self.strategy.label, "spec": self.strategy.spec,
+                 "seed": self.seed, "fingerprint": self.fingerprint, "version": __version__}
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+
+
+@dataclass
+class Experiment:
+    name: str
+    scenarios: list[str]
+    strategies: list[StrategyEntry]
+    seeds: list[int]
+    reference: str | None = None
+    description: str = ""
+    out: Path | None = None
+    source: str = "default"  # the file it was read from
+
+    def runs(self, fingerprints: dict[tuple[str, int], str]) -> list[RunSpec]:
+        """The grid, in a fixed order: seed-major, so early results cover every strategy.
+        ``fingerprints[(scenario, seed)]`` is the fingerprint of that stream."""
+        return [RunSpec(sc, st, seed, fingerprints[sc, seed])
+                for seed in self.seeds for sc in self.scenarios for st in self.strategies]
+
+    def definition(self) -> dict:
+        """The resolved definition: written to experiment.yaml and compared on resume."""
+        return {"name": self.name, "description": self.description, "scenarios": list(self.scenarios),
+                "strategies": [{"label": s.label, **s.spec} for s in self.strategies],
+                "seeds": list(self.seeds), "reference": self.reference}
+
+    def output_dir(self) -> Path:
+        return self.out if self.out is not None else Path("reports") / self.name
+
+
+def load_experiment(path: str | Path | None = None) -> Experiment:
+    """Read and validate an experiment file (the embedded default when ``path`` is None)."""
+    file = DEFAULT if path is None else Path(path)
+    if path is not None and not file.is_file():
+        raise ConfigError("no such file", field="experiment", value=str(path))
+    spec = load_yaml(file)
+    label = "default experiment" if path is None else file
+    try:
+        return _build(spec, file, str(label))
+    except ConfigError as e:
+        raise e.in_file(label) from None
+
+
+def _build(spec: dict, file: Path, label: str) -> Experiment:
+    unknown = sorted(set(spec) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown field (known fields: {', '.join(FIELDS)})", field=unknown[0])
+    for required in ("name", "scenarios", "strategies"):
+        if required not in spec:
+            raise ConfigError("missing required field", field=required)
+    name = check_value("name", spec["name"], str)
+    if not name or "/" in name or name.startswith("."):
+        raise ConfigError("expected a plain folder name", field="name", value=name)
+
+    scenarios = check_value("scenarios", spec["scenarios"], list[str])
+    if not scenarios:
+        raise ConfigError("expected at least one scenario", field="scenarios", value=scenarios)
+    for i, sc in enumerate(scenarios):
+        ref = _relative(sc, file)
+        try:
+            path = find_preset("scenarios", ref)
+        except ConfigError as e:
+            raise ConfigError(e.message, field=f"scenarios[{i}]", value=sc) from None
+        scenarios[i] = str(path.resolve()) if ref != sc or Path(sc).suffix in (".yaml", ".yml") else sc
+
+    entries = check_value("strategies", spec["strategies"], list)
+    if not entries:
+        raise ConfigError("expected at least one strategy", field="strategies", value=entries)
+    strategies = [_strategy_entry(e, f"strategies[{i}]", file) for i, e in enumerate(entries)]
+    labels = [s.label for s in strategies]
+    duplicate = next((lb for lb in labels if labels.count(lb) > 1), None)
+    if duplicate:
+        raise ConfigError("two strategies share this label; give one a `label`", field="strategies", value=duplicate)
+
+    seeds = spec.get("seeds", 3)
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = list(range(check_value("seeds", seeds, PositiveInt)))
+    else:
+        seeds = check_value("seeds", seeds, list[int])
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ConfigError("expected a positive count or a list of distinct seeds", field="seeds", value=seeds)
+
+    reference = spec.get("reference")
+    if reference is not None and reference not in labels:
+        raise ConfigError(f"not one of the strategies ({', '.join(labels)})", field="reference", value=reference)
+    out = spec.get("out")
+    if out is not None:
+        out = Path(check_value("out", out, str))
+        out = out if out.is_absolute() or file == DEFAULT else file.parent / out
+    return Experiment(name=name, scenarios=scenarios, strategies=strategies, seeds=seeds, reference=reference,
+                      description=str(spec.get("description", "")), out=out, source=label)
+
+
+def _relative(name: str, file: Path) -> str:
+    """Preset paths in an experiment file are relative to that file; names stay names."""
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") and not p.is_absolute() and file != DEFAULT:
+        return str(file.parent / p)
+    return name
+
+
+def _strategy_entry(entry, field: str, file: Path) -> StrategyEntry:
+    if isinstance(entry, str):
+        entry = {"preset": entry}
+    if not isinstance(entry, dict) or "preset" not in entry:
+        raise ConfigError("expected a preset name or a mapping with `preset` (and `label`, overrides)",
+                          field=field, value=entry)
+    entry = dict(entry)
+    preset = check_value(f"{field}.preset", entry.pop("preset"), str)
+    label = check_value(f"{field}.label", entry.pop("label", Path(preset).stem), str)
+    try:
+        path = find_preset("strategies", _relative(preset, file))
+    except ConfigError as e:
+        raise ConfigError(e.message, field=f"{field}.preset", value=preset) from None
+    fields = load_yaml(path)
+    fields.pop("description", None)
+    build_strategy(fields, file=path)  # the preset itself must be valid: errors name its file
+    try:
+        strategy = build_strategy({**fields, **entry})
+    except ConfigError as e:
+        raise ConfigError(e.message, field=f"{field}.{e.field}", value=e.value) from None
+    resolved = {"strategy": fields["strategy"], **strategy.get_params()}
+    assert resolved["strategy"] in STRATEGIES
+    return StrategyEntry(label=label, spec=resolved)
