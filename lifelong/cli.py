@@ -79,6 +79,69 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "?"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+class _ProgressLine:
+    """Runs done / running / failed and the ETA, on one refreshed line when stderr is a terminal."""
+
+    def __init__(self):
+        self.tty = sys.stderr.isatty()
+        self.last = None
+
+    def __call__(self, p) -> None:
+        text = (f"runs: {p.skipped + p.done}/{p.total} done ({p.skipped} from before), {p.running} running, "
+                f"{p.failed} failed, ETA {_duration(p.eta_s)}")
+        if self.tty:
+            print("\r" + text.ljust(90), end="" if p.running else "\n", file=sys.stderr, flush=True)
+        elif text.split(", ETA")[0] != self.last:
+            print(text, file=sys.stderr, flush=True)
+        self.last = text.split(", ETA")[0]
+
+
+def cmd_compare(args) -> int:
+    from lifelong.experiment.compare import run_experiment
+    from lifelong.experiment.spec import load_experiment
+
+    experiment = load_experiment(args.experiment)
+    out = Path(args.out) if args.out else None
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError("expected a positive number of worker processes", field="--jobs", value=args.jobs)
+    print(f"experiment {experiment.name!r}: {len(experiment.scenarios)} scenario(s) x {len(experiment.strategies)} "
+          f"strategies x {len(experiment.seeds)} seeds", file=sys.stderr)
+    store = run_experiment(experiment, out=out, jobs=args.jobs, retry_failed=args.retry_failed,
+                           on_progress=_ProgressLine())
+    return _report(store.path.parent)
+
+
+def _report(folder: Path) -> int:
+    from lifelong.experiment.store import Store
+    from lifelong.reporting import build_report
+
+    store = Store(folder / "runs.sqlite")
+    definition = store.definition()
+    if definition is None:
+        raise ConfigError("holds no lifelong result store (runs.sqlite)", field="report", value=str(folder))
+    results = store.results()
+    build_report(results, definition, folder, reference=definition.get("reference"))
+    failed = [r for r in results if r.status == "failed"]
+    print(f"report written to {folder}/ (index.html, README.md, figures/, tables/)")
+    for r in failed:
+        print(f"  failed: {r.strategy} on {r.scenario}, seed {r.seed}: {r.error}", file=sys.stderr)
+    tables = folder / "tables" / "metrics.md"
+    if tables.is_file():
+        print(tables.read_text())
+    return 0
+
+
+def cmd_report(args) -> int:
+    return _report(Path(args.folder))
+
+
 def cmd_list(args) -> int:
     for kind in ("scenarios", "strategies"):
         presets = list_presets(kind)
@@ -102,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a strategy field, e.g. --set lr=0.1 (repeatable)")
     r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("compare", help="an experiment grid (scenarios x strategies x seeds) and its report")
+    c.add_argument("experiment", nargs="?", help="experiment YAML file (default: the embedded default experiment)")
+    c.add_argument("--out", help="output folder (default: reports/<experiment name>)")
+    c.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
+    c.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
+    c.set_defaults(func=cmd_compare)
+
+    rp = sub.add_parser("report", help="rebuild an experiment's figures and tables from its store, without training")
+    rp.add_argument("folder", help="the experiment's output folder (holding runs.sqlite)")
+    rp.set_defaults(func=cmd_report)
 
     ls = sub.add_parser("list", help="the scenario and strategy presets")
     ls.set_defaults(func=cmd_list)

@@ -1,0 +1,139 @@
+"""Run an experiment grid in parallel worker processes, into a result store that survives crashes.
+
+Each run uses one thread, seeds itself and draws every random number from its
+own generators, so its numbers do not depend on which worker ran it, in what
+order, or how many workers there were. A run checkpoints after each task; a
+rerun of the same experiment skips recorded runs and continues unfinished ones
+from their last finished task.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from lifelong.config import ConfigError
+from lifelong.experiment.result import atomic_write_text
+from lifelong.experiment.spec import Experiment, RunSpec
+from lifelong.experiment.store import Store
+
+
+@dataclass
+class Progress:
+    total: int  # runs in the grid
+    skipped: int  # recorded before this invocation
+    done: int = 0  # finished or failed in this invocation
+    failed: int = 0
+    running: int = 0
+    eta_s: float | None = None
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def prepare(experiment: Experiment, out: Path | None = None) -> tuple[Store, list[RunSpec]]:
+    """Check the experiment against its output folder and expand the grid; writes nothing.
+
+    Raises ConfigError when the folder holds a different experiment.
+    """
+    from lifelong.scenarios import load_scenario
+
+    out_dir = Path(out) if out is not None else experiment.output_dir()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError("exists and is not a folder", field="out", value=str(out_dir))
+    store = Store(out_dir / "runs.sqlite")
+    stored = store.definition()
+    if store.exists() and stored is None:
+        raise ConfigError("holds a runs.sqlite that is not a lifelong result store", field="out", value=str(out_dir))
+    if stored is not None and stored != _comparable(experiment.definition()):
+        raise ConfigError(f"holds a different experiment ({stored.get('name')!r}); choose another output folder "
+                          "or delete this one", field="out", value=str(out_dir))
+    if stored is None and out_dir.is_dir() and any(out_dir.iterdir()):
+        raise ConfigError("is not empty and holds no lifelong experiment", field="out", value=str(out_dir))
+    fingerprints = {(sc, seed): load_scenario(sc, seed=seed).fingerprint
+                    for sc in experiment.scenarios for seed in experiment.seeds}
+    return store, experiment.runs(fingerprints)
+
+
+def _comparable(definition: dict) -> dict:
+    """The definition as it reads back from JSON (tuples become lists), for comparison with the stored one."""
+    return json.loads(json.dumps(definition, sort_keys=True))
+
+
+def run_experiment(experiment: Experiment, *, out: Path | None = None, jobs: int | None = None,
+                   retry_failed: bool = False, on_progress: Callable[[Progress], None] | None = None) -> Store:
+    """Run every run of the grid not yet recorded; return the store."""
+    store, runs = prepare(experiment, out)
+    store.create(_comparable(experiment.definition()))
+    atomic_write_text(store.path.parent / "experiment.yaml",
+                      yaml.safe_dump(experiment.definition(), sort_keys=False, allow_unicode=True))
+    recorded = store.statuses()
+    todo = [r for r in runs if r.key not in recorded or (retry_failed and recorded[r.key] == "failed")]
+    progress = Progress(total=len(runs), skipped=len(runs) - len(todo))
+    if on_progress:
+        on_progress(progress)
+    if not todo:
+        return store
+    jobs = max(1, min(jobs or default_jobs(), len(todo)))
+    started = time.perf_counter()
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        pending = {pool.submit(execute, str(store.path), r) for r in todo}
+        while pending:
+            progress.running = min(jobs, len(pending))
+            if on_progress:
+                on_progress(progress)
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for f in finished:
+                progress.done += 1
+                progress.failed += f.result() == "failed"
+            if progress.done:
+                per_run = (time.perf_counter() - started) / progress.done
+                progress.eta_s = per_run * len(pending)
+    progress.running, progress.eta_s = 0, 0.0
+    if on_progress:
+        on_progress(progress)
+    return store
+
+
+def execute(store_path: str, run: RunSpec) -> str:
+    """Run one cell of the grid in this process and record it; returns 'finished' or 'failed'."""
+    import torch
+
+    import lifelong as ll
+    from lifelong.strategies import build_strategy
+
+    torch.set_num_threads(1)
+    store = Store(store_path)
+    ident = dict(scenario=run.scenario, strategy=run.strategy.label, seed=run.seed, params=run.strategy.spec,
+                 fingerprint=run.fingerprint, version=ll.__version__)
+    try:
+        stream = ll.load_scenario(run.scenario, seed=run.seed)
+        if stream.fingerprint != run.fingerprint:
+            raise RuntimeError("the stream's data changed while the experiment ran")
+        strategy = build_strategy(run.strategy.spec)
+        strategy.name = run.strategy.label
+        last = len(stream) - 1
+
+        def checkpoint(i, _partial, state):
+            if i < last:
+                store.save_checkpoint(run.key, state)
+
+        result = ll.run(strategy, stream, seed=run.seed, checkpoint=store.load_checkpoint(run.key),
+                        on_task_end=checkpoint)
+    except Exception as e:  # recorded, and the grid goes on
+        store.record(run.key, **ident, error=f"{type(e).__name__}: {e}")
+        return "failed"
+    store.record(run.key, **ident, result=result)
+    return "finished"

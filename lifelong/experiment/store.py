@@ -1,0 +1,133 @@
+"""The result store: one SQLite database per experiment folder (``runs.sqlite``).
+
+Every write is one transaction, so a killed experiment leaves each run either
+recorded whole or not at all. A run in progress keeps its latest checkpoint
+(after its last finished task) so that a rerun continues from there.
+"""
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+
+import torch
+
+from lifelong.experiment.result import RunResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS experiment (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    definition TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY,
+    scenario TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    version TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('finished', 'failed')),
+    error TEXT,
+    result TEXT,
+    train_s REAL,
+    recorded_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    key TEXT PRIMARY KEY,
+    next_task INTEGER NOT NULL,
+    state BLOB NOT NULL
+);
+"""
+
+
+class Store:
+    """Runs and checkpoints of one experiment. Safe to use from several processes at once."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=120, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def create(self, definition: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as conn:
+            conn.executescript(SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO experiment (id, definition) VALUES (1, ?)",
+                         (json.dumps(definition, sort_keys=True),))
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def definition(self) -> dict | None:
+        if not self.exists():
+            return None
+        with closing(self._connect()) as conn:
+            try:
+                row = conn.execute("SELECT definition FROM experiment WHERE id = 1").fetchone()
+            except sqlite3.DatabaseError:
+                return None
+        return json.loads(row[0]) if row else None
+
+    # --- runs -----------------------------------------------------------------------
+
+    def record(self, key: str, *, scenario: str, strategy: str, seed: int, params: dict, fingerprint: str,
+               version: str, result: RunResult | None = None, error: str | None = None) -> None:
+        """Record a finished run (``result``) or a failed one (``error``) and drop its checkpoint, atomically."""
+        status = "failed" if error is not None else "finished"
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, scenario, strategy, seed, json.dumps(params, sort_keys=True), fingerprint, version, status,
+                 error, None if result is None else result.to_json(),
+                 None if result is None else sum(result.timings["train_s"]), time.time()))
+            conn.execute("DELETE FROM checkpoints WHERE key = ?", (key,))
+            conn.execute("COMMIT")
+
+    def statuses(self) -> dict[str, str]:
+        """``key -> 'finished' | 'failed'`` for every recorded run."""
+        with closing(self._connect()) as conn:
+            return dict(conn.execute("SELECT key, status FROM runs"))
+
+    def results(self) -> list[RunResult]:
+        """Every recorded run as a RunResult (failed runs carry their error, with the numbers they reached)."""
+        with closing(self._connect()) as conn:
+            rows = conn.execute("SELECT scenario, strategy, seed, fingerprint, status, error, result FROM runs "
+                                "ORDER BY scenario, strategy, seed").fetchall()
+        out = []
+        for scenario, strategy, seed, fingerprint, status, error, result in rows:
+            if result is not None:
+                r = RunResult.from_dict(json.loads(result))
+                r.strategy, r.status, r.error = strategy, status, error
+            else:
+                r = RunResult(scenario=scenario, strategy=strategy, seed=seed, setting="", stream_fingerprint=fingerprint,
+                              config={}, versions={}, accuracy_matrix=[], random_init_accuracy=[], metrics={},
+                              timings={"train_s": [], "eval_s": [], "total_s": 0.0}, status=status, error=error)
+            out.append(r)
+        return out
+
+    # --- checkpoints ----------------------------------------------------------------
+
+    def save_checkpoint(self, key: str, state: dict) -> None:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        with closing(self._connect()) as conn:
+            conn.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+                         (key, state["next_task"], buffer.getvalue()))
+
+    def load_checkpoint(self, key: str) -> dict | None:
+        """The state after the run's last finished task (tensors on the device they were saved from)."""
+        with closing(self._connect()) as conn:
+            row = conn.execute("SELECT state FROM checkpoints WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return torch.load(io.BytesIO(row[0]), weights_only=False)
+

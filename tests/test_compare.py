@@ -1,0 +1,145 @@
+"""Experiment grids: the file format, parallel runs, the crash-proof store, resume."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lifelong.config import ConfigError
+from lifelong.experiment.compare import prepare, run_experiment
+from lifelong.experiment.spec import load_experiment
+from lifelong.experiment.store import Store
+
+TINY = """
+name: tiny
+scenarios: [split-digits]
+strategies:
+  - {preset: naive, model: mlp, epochs: 2}
+  - {preset: replay, label: replay-50, model: mlp, epochs: 2, buffer_size: 50}
+  - {preset: ewc, model: mlp, epochs: 2}
+seeds: 2
+reference: naive
+"""
+
+
+def write(tmp_path, text=TINY, name="exp.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def table(store):
+    """What a report is computed from: every run's identity, status and numbers (not its timings)."""
+    return sorted((r.scenario, r.strategy, r.seed, r.status, r.accuracy_matrix, r.random_init_accuracy,
+                   sorted(r.metrics.items(), key=str)) for r in store.results())
+
+
+def test_the_embedded_default_is_split_mnist_with_the_baselines():
+    e = load_experiment()
+    assert e.scenarios == ["split-mnist"] and e.seeds == [0, 1, 2]
+    labels = [s.label for s in e.strategies]
+    assert {"naive", "ewc", "replay", "joint"} <= set(labels)
+    assert e.output_dir() == Path("reports/default")
+
+
+def test_strategy_overrides_and_labels_resolve(tmp_path):
+    e = load_experiment(write(tmp_path))
+    assert [s.label for s in e.strategies] == ["naive", "replay-50", "ewc"]
+    assert e.strategies[1].spec["buffer_size"] == 50 and e.strategies[1].spec["strategy"] == "replay"
+    assert e.strategies[2].spec["ewc_lambda"] == 100.0  # the preset's value, resolved
+    assert e.out is None and e.output_dir() == Path("reports/tiny")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("name: x\nscenarios: [nope]\nstrategies: [naive]\n", ["scenarios[0]", "nope", "unknown scenario"]),
+    ("name: x\nscenarios: [split-digits]\nstrategies: [nope]\n", ["strategies[0].preset", "nope"]),
+    ("name: x\nscenarios: [split-digits]\nstrategies: [{preset: replay, buffer_size: -1}]\n",
+     ["strategies[0].buffer_size", "-1"]),
+    ("name: x\nscenarios: [split-digits]\nstrategies: [naive]\nseeds: 0\n", ["seeds", "0"]),
+    ("name: x\nscenarios: [split-digits]\nstrategies: [naive, naive]\n", ["label", "naive"]),
+    ("name: x\nscenarios: [split-digits]\nstrategies: [naive]\nreference: joint\n", ["reference", "joint"]),
+    ("name: x\nscenarios: [split-digits]\nstrategies: [naive]\ncolour: red\n", ["colour", "unknown field"]),
+    ("scenarios: [split-digits]\nstrategies: [naive]\n", ["name", "missing"]),
+    ("name: x\nscenarios: split-digits\nstrategies: [naive]\n", ["scenarios", "list"]),
+])
+def test_bad_experiment_files_name_file_field_and_value(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_experiment(path)
+    message = str(e.value)
+    for w in [str(path), *words]:
+        assert w in message
+
+
+def test_grid_runs_in_parallel_and_records_every_run(tmp_path):
+    e = load_experiment(write(tmp_path))
+    store = run_experiment(e, out=tmp_path / "out", jobs=2)
+    results = store.results()
+    assert len(results) == 6 and all(r.status == "finished" for r in results)
+    assert {(r.strategy, r.seed) for r in results} == {(s, seed) for s in ("naive", "replay-50", "ewc") for seed in (0, 1)}
+    assert (tmp_path / "out" / "experiment.yaml").is_file()
+    # the same grid with one worker gives the same numbers: runs don't depend on the worker
+    serial = run_experiment(e, out=tmp_path / "serial", jobs=1)
+    assert table(serial) == table(store)
+    # rerunning skips everything recorded
+    seen = []
+    run_experiment(e, out=tmp_path / "out", jobs=2, on_progress=seen.append)
+    assert seen[-1].skipped == 6 and seen[-1].done == 0
+
+
+def test_a_failing_run_is_recorded_and_the_grid_goes_on(tmp_path):
+    text = TINY.replace("  - {preset: ewc, model: mlp, epochs: 2}", "  - {preset: naive, label: diverges, lr: 1.0e6, model: mlp}")
+    store = run_experiment(load_experiment(write(tmp_path, text)), out=tmp_path / "out", jobs=2)
+    results = store.results()
+    failed = [r for r in results if r.status == "failed"]
+    assert {r.strategy for r in failed} == {"diverges"} and len(failed) == 2
+    assert all("NonFiniteLoss" in r.error for r in failed)
+    assert sum(r.status == "finished" for r in results) == 4
+
+
+def test_an_output_folder_with_another_experiment_is_refused_untouched(tmp_path):
+    out = tmp_path / "out"
+    run_experiment(load_experiment(write(tmp_path)), out=out, jobs=1)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    other = load_experiment(write(tmp_path, TINY.replace("seeds: 2", "seeds: 3"), "other.yaml"))
+    with pytest.raises(ConfigError, match="different experiment"):
+        prepare(other, out)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_a_store_write_is_all_or_nothing(tmp_path):
+    store = Store(tmp_path / "runs.sqlite")
+    store.create({"name": "x"})
+    store.save_checkpoint("k", {"next_task": 1, "payload": [1, 2, 3]})
+    conn = sqlite3.connect(store.path)
+    conn.execute("CREATE TRIGGER fail BEFORE DELETE ON checkpoints BEGIN SELECT RAISE(ABORT, 'disk gone'); END")
+    conn.commit()
+    conn.close()
+    with pytest.raises(sqlite3.DatabaseError):
+        store.record("k", scenario="s", strategy="t", seed=0, params={}, fingerprint="f", version="v", error="boom")
+    assert store.statuses() == {}  # the run row was rolled back with the failed checkpoint delete
+    assert store.load_checkpoint("k")["payload"] == [1, 2, 3]
+
+
+def test_sigkill_at_any_moment_then_rerun_gives_the_uninterrupted_numbers(tmp_path):
+    exp = write(tmp_path)
+    reference = run_experiment(load_experiment(exp), out=tmp_path / "reference", jobs=2)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-c", "import sys; from lifelong.experiment.compare import run_experiment; "
+           "from lifelong.experiment.spec import load_experiment; "
+           f"run_experiment(load_experiment({str(exp)!r}), out={str(out)!r}, jobs=2)"]
+    kills = 0
+    for delay in (3.0, 4.0, 5.0, 6.0):
+        proc = subprocess.Popen(cmd, start_new_session=True)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: the workers too
+            kills += 1
+        proc.wait()
+    assert kills >= 1
+    run_experiment(load_experiment(exp), out=out, jobs=2)
+    assert table(Store(out / "runs.sqlite")) == table(reference)
