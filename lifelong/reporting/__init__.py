@@ -1,0 +1,62 @@
+"""Reports of an experiment: figures, tables and the pages that show them.
+
+    from lifelong.reporting import build_report
+    written = build_report(results, experiment, "reports/my-experiment", reference="naive")
+
+``build_report`` writes, under ``out_dir``:
+
+* ``figures/<kind>_<scenario>[_<strategy>].pdf`` and ``.png`` (see
+  :mod:`lifelong.reporting.figures`);
+* ``tables/metrics.md``, ``tables/metrics.csv``, ``tables/metrics.tex``
+  (see :mod:`lifelong.reporting.tables`);
+* ``index.html`` and ``README.md`` (see :mod:`lifelong.reporting.pages`).
+
+Every file is written atomically; the same results give the same tables and
+pages byte for byte (and, with the same matplotlib, the same figures).
+Nothing is printed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+from lifelong.experiment.result import atomic_write_text
+from lifelong.reporting.figures import FigureFile, write_figures
+from lifelong.reporting.pages import render_index, render_readme
+from lifelong.reporting.stats import (Aggregate, PairedTest, Summary, aggregate, experiment_names, paired_test,
+                                      summarize)
+from lifelong.reporting.tables import write_tables
+
+__all__ = ["build_report", "aggregate", "summarize", "paired_test", "Aggregate", "Summary", "PairedTest",
+           "FigureFile"]
+
+
+def build_report(results: Sequence, experiment: Optional[Mapping], out_dir, reference: Optional[str] = None, *,
+                 test: str = "t") -> dict:
+    """Aggregate ``results`` (``RunResult`` objects of a scenarios × strategies × seeds grid) and write the report.
+
+    ``experiment`` is the resolved experiment definition, shown in the pages;
+    its ``scenarios`` and ``strategies`` fix the display order and the
+    strategy colours. ``reference`` names the strategy the others are
+    compared with (paired over seeds, ``test`` ``"t"`` or ``"wilcoxon"``);
+    when None, the experiment's ``reference`` entry is used if it has one.
+
+    Returns ``{"figures": [paths], "tables": [paths], "index": path,
+    "readme": path, "aggregate": Aggregate}``.
+    """
+    experiment = dict(experiment or {})
+    if reference is None:
+        ref = experiment.get("reference")
+        reference = str(ref) if isinstance(ref, str) and ref else None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    agg = aggregate(results, reference=reference, test=test,
+                    scenarios=experiment_names(experiment.get("scenarios")),
+                    strategies=experiment_names(experiment.get("strategies")))
+    figures: list[FigureFile] = write_figures(agg, out)
+    tables = write_tables(agg, out)
+    index, readme = out / "index.html", out / "README.md"
+    atomic_write_text(index, render_index(agg, experiment, figures, out))
+    atomic_write_text(readme, render_readme(agg, experiment, figures, out))
+    return {"figures": [p for f in figures for p in f.paths], "tables": tables, "index": index, "readme": readme,
+            "aggregate": agg}

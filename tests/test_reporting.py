@@ -1,0 +1,327 @@
+"""Tests for lifelong.reporting: numbers checked by hand, files checked by content.
+
+The synthetic grid: one scenario ("split-toy", 3 tasks, class-incremental so
+FWT is None), two strategies ("naive", the reference, and "replay_er") × seeds
+0, 1, 2; replay_er's seed 2 failed. Hand-made accuracy matrices below.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from lifelong.evaluation import metrics as M
+from lifelong.experiment.result import RunResult
+from lifelong.reporting import aggregate, build_report, paired_test, summarize
+from lifelong.reporting.figures import slug
+from lifelong.reporting.style import PALETTE, paper_style, strategy_styles
+from lifelong.reporting.tables import latex_escape, make_tables, render_csv, render_latex, render_markdown
+
+SCEN = "split-toy"
+ERROR = "RuntimeError: loss became NaN at task 2 & 50% done"
+
+
+def _matrix(first: float, drop: float, seed: int) -> list[list[float]]:
+    """A 3-task class-incremental matrix: accuracy ``first`` on the task just trained, old tasks fall by ``drop``."""
+    e = 0.01 * ((7 * seed + round(10 * drop)) % 5)  # a seed effect that differs between strategies
+    return [
+        [first + e, 0.0, 0.0],
+        [first - drop + e, first + e, 0.0],
+        [first - 2 * drop + e, first - drop + e, first - e],
+    ]
+
+
+def _fewshot(base: float, seed: int) -> dict:
+    tasks = []
+    for t in range(3):
+        tasks.append({"task": t, "k": {"1": {"mean": base + 0.02 * t + 0.01 * seed, "std": 0.05},
+                                       "5": {"mean": base + 0.2 + 0.02 * t, "std": 0.04},
+                                       "10": {"mean": base + 0.3 + 0.01 * seed, "std": 0.03}}})
+    return {"metric": "accuracy", "shots": [1, 5, 10], "tasks": tasks}
+
+
+def make_result(strategy, seed, first, drop, *, scenario=SCEN, fewshot=None, failed=False, T=3) -> RunResult:
+    if failed:
+        return RunResult(scenario=scenario, strategy=strategy, seed=seed, setting="class-incremental",
+                         stream_fingerprint="f", config={}, versions={}, accuracy_matrix=[[0.5, 0.0, 0.0]],
+                         random_init_accuracy=[0.1] * T, metrics={}, timings={"train_s": [1.0], "eval_s": [0.1],
+                                                                              "total_s": 1.1},
+                         status="failed", error=ERROR)
+    R = _matrix(first, drop, seed)
+    if T == 1:
+        R = [[first + 0.01 * seed]]
+    metrics = M.summary(R, None, fwt_applicable=False, model_sizes=[100] * T)
+    extra = {}
+    if fewshot is not None:
+        extra["fewshot"] = _fewshot(fewshot, seed)
+        metrics["fewshot_at_arrival"] = {"1": fewshot + 0.03 + 0.01 * seed, "5": fewshot + 0.22,
+                                         "10": fewshot + 0.3 + 0.01 * seed}
+        metrics["lca"] = 0.3 + 0.01 * seed
+    return RunResult(scenario=scenario, strategy=strategy, seed=seed, setting="class-incremental",
+                     stream_fingerprint="f", config={}, versions={}, accuracy_matrix=R,
+                     random_init_accuracy=[0.1] * T, metrics=metrics,
+                     timings={"train_s": [1.0 + seed, 2.0, 3.0][:T], "eval_s": [0.1] * T, "total_s": 7.0},
+                     status="finished", extra=extra)
+
+
+def grid(fewshot: bool = False) -> list[RunResult]:
+    out = []
+    for seed in range(3):
+        out.append(make_result("naive", seed, 0.9, 0.4, fewshot=0.3 if fewshot else None))
+        out.append(make_result("replay_er", seed, 0.9, 0.1, fewshot=0.35 if fewshot else None, failed=seed == 2))
+    return out
+
+
+EXPERIMENT = {"name": "toy_grid", "scenarios": [SCEN], "strategies": ["naive", "replay_er"], "seeds": [0, 1, 2],
+              "reference": "naive"}
+
+
+# ---------------------------------------------------------------------------
+# stats
+# ---------------------------------------------------------------------------
+
+
+def test_summarize_by_hand():
+    s = summarize([0.8, 0.9, 1.0])
+    assert s.n == 3
+    assert s.mean == pytest.approx(0.9)
+    assert s.std == pytest.approx(0.1)
+    # t(0.975, 2) = 4.303; 4.303 * 0.1 / sqrt(3) = 0.2484
+    assert s.ci95 == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-6)
+    assert s.ci95 == pytest.approx(0.2484, abs=1e-4)
+
+
+def test_summarize_drops_missing_and_single_value():
+    s = summarize([None, 0.5, float("nan")])
+    assert (s.n, s.mean, s.std, s.ci95) == (1, 0.5, 0.0, None)
+    assert summarize([]).mean is None
+
+
+def test_paired_test_matches_scipy():
+    a, b = [0.81, 0.86, 0.90, 0.84], [0.78, 0.80, 0.88, 0.79]
+    r = paired_test(a, b)
+    assert r.p == pytest.approx(sps.ttest_rel(a, b).pvalue)
+    assert r.n == 4 and "t-test" in r.test
+    w = paired_test(a, b, test="wilcoxon")
+    assert w.p == pytest.approx(sps.wilcoxon(a, b).pvalue)
+    assert "Wilcoxon" in w.test
+
+
+def test_paired_test_matches_by_seed_and_refuses_degenerate_cases():
+    r = paired_test({0: 0.9, 1: 0.8, 2: 0.7, 5: 0.1}, {2: 0.6, 1: 0.75, 0: 0.85})
+    assert r.n == 3
+    assert r.p == pytest.approx(sps.ttest_rel([0.9, 0.8, 0.7], [0.85, 0.75, 0.6]).pvalue)
+    one = paired_test([0.9], [0.8])
+    assert one.p is None and one.n == 1 and "fewer than 2" in one.note
+    same = paired_test([0.9, 0.8], [0.9, 0.8])
+    assert same.p is None and "zero" in same.note
+    with pytest.raises(ValueError):
+        paired_test([1, 2], [1, 2], test="anova")
+
+
+def test_aggregate_numbers_failed_runs_and_pvalues():
+    agg = aggregate(grid(), reference="naive")
+    naive, er = agg.group(SCEN, "naive"), agg.group(SCEN, "replay_er")
+    assert (naive.n_finished, naive.n_failed) == (3, 0)
+    assert (er.n_finished, er.n_failed) == (2, 1)
+    assert er.failed == [(2, ERROR)]
+    accs = [M.acc(_matrix(0.9, 0.1, s)) for s in (0, 1)]
+    assert er.summary("acc").mean == pytest.approx(np.mean(accs))
+    assert er.summary("acc").n == 2
+    assert er.summary("fwt").n == 0  # class-incremental: not applicable
+    assert er.summary("dr_a").n == 2
+    assert er.summary("train_s").mean == pytest.approx(np.mean([6.0, 7.0]))
+    ref_accs = [M.acc(_matrix(0.9, 0.4, s)) for s in (0, 1)]
+    assert er.tests["acc"].p == pytest.approx(sps.ttest_rel(accs, ref_accs).pvalue)
+    assert er.tests["acc"].n == 2
+    assert "acc" not in naive.tests
+    # the mean matrix and the average over seen tasks
+    mats = np.array([_matrix(0.9, 0.4, s) for s in range(3)])
+    np.testing.assert_allclose(naive.matrix_mean, mats.mean(0))
+    seen = np.array([[m[i, : i + 1].mean() for i in range(3)] for m in mats])
+    np.testing.assert_allclose(naive.avg_seen_mean, seen.mean(0))
+    assert naive.avg_seen_ci95[0] == pytest.approx(summarize(seen[:, 0]).ci95)
+    assert naive.fewshot is None and "lca" not in agg.metrics
+
+
+def test_aggregate_fewshot_and_lca():
+    agg = aggregate(grid(fewshot=True), reference="naive")
+    g = agg.group(SCEN, "naive")
+    assert g.fewshot["shots"] == ["1", "5", "10"]
+    # K=1, seed 0: tasks 1 and 2 (after the first) -> 0.3 + 0.02, 0.3 + 0.04 -> 0.33
+    per_seed = [np.mean([0.3 + 0.02 * t + 0.01 * s for t in (1, 2)]) for s in range(3)]
+    assert g.fewshot["vs_k"]["1"].mean == pytest.approx(np.mean(per_seed))
+    tasks, mean, _ = g.fewshot["arrival"]["5"]
+    assert tasks == [0, 1, 2] and mean[1] == pytest.approx(0.52)
+    assert "fewshot_at_arrival_5" in agg.metrics and "lca" in agg.metrics
+    assert g.summary("fewshot_at_arrival_5").mean == pytest.approx(0.52)
+
+
+def test_strategy_colours_are_fixed_by_experiment_order():
+    s = strategy_styles(["a", "b", "c"])
+    assert s["a"].color == PALETTE[0] and s["c"].color == PALETTE[2]
+    assert strategy_styles(["a", "b"])["b"] == s["b"]
+    assert len({st.color for st in strategy_styles([str(i) for i in range(8)]).values()}) == 8
+
+
+def test_paper_style_does_not_leak():
+    import matplotlib
+
+    before = matplotlib.rcParams["pdf.fonttype"], matplotlib.rcParams["font.size"]
+    with paper_style():
+        assert matplotlib.rcParams["pdf.fonttype"] == 42
+    assert (matplotlib.rcParams["pdf.fonttype"], matplotlib.rcParams["font.size"]) == before
+
+
+# ---------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------
+
+
+def test_markdown_bolds_best_marks_na_and_failed_run():
+    agg = aggregate(grid(), reference="naive")
+    md = render_markdown(agg)
+    lines = {ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| ")}
+    naive, er = lines["naive"], lines["replay\\_er"]
+    # replay_er forgets less: higher ACC and BWT, lower forgetting -> bold there
+    er_acc = 100 * np.mean([M.acc(_matrix(0.9, 0.1, s)) for s in (0, 1)])
+    assert f"**{er_acc:.1f} ± " in er
+    er_forg = 100 * np.mean([M.forgetting(_matrix(0.9, 0.1, s)) for s in (0, 1)])
+    assert f"**{er_forg:.1f} ± " in er  # lower is better for forgetting
+    naive_cells = [c.strip() for c in naive.split("|")[1:-1]]
+    assert not any(c.startswith("**") for c in naive_cells[2:6])
+    # training time varies between runs: it stays out of the tables, so a resumed experiment's match
+    assert "Train" not in md and "6.5 ± 0.7" not in er
+    assert "n/a" in naive_cells  # FWT in class-incremental
+    assert "ref." in naive_cells
+    assert "2/3†" in er
+    assert f"replay\\_er, seed 2: {ERROR}" in md
+
+
+def test_latex_booktabs_escaping_and_bold():
+    agg = aggregate(grid(), reference="naive")
+    tex = render_latex(agg)
+    for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}", r"\end{tabular}"):
+        assert rule in tex
+    assert r"replay\_er" in tex and "replay_er" not in tex
+    assert r"ACC (\%)" in tex
+    assert r"\textbf{" in tex
+    assert r"50\% done" in tex and r"\& " in tex
+    expected = r"a\_b \& 5\% \#1 \{x\} \textasciitilde{} \textasciicircum{} \textbackslash{}"
+    assert latex_escape("a_b & 5% #1 {x} ~ ^ \\") == expected
+    assert r"$^\dagger$" in tex
+
+
+def test_csv_columns_and_values():
+    agg = aggregate(grid(), reference="naive")
+    build = {r["strategy"]: r for r in csv.DictReader(io.StringIO(render_csv(agg)))}
+    er = build["replay_er"]
+    assert "train_s_mean" not in er
+    for col in ("acc_mean", "acc_std", "acc_ci95", "acc_p", "bwt_mean", "forgetting_mean"):
+        assert col in er
+    assert float(er["acc_mean"]) == pytest.approx(agg.group(SCEN, "replay_er").summary("acc").mean)
+    assert er["fwt_mean"] == "" and er["n_failed"] == "1" and er["n_finished"] == "2"
+    assert build["naive"]["acc_p"] == "" and er["acc_p"] != ""
+
+
+def test_all_failed_strategy_and_single_seed_and_one_task(tmp_path):
+    results = [make_result("naive", 0, 0.9, 0.4, T=1), make_result("ewc", 0, 0.0, 0.0, failed=True, T=1)]
+    exp = {"name": "tiny", "scenarios": [SCEN], "strategies": ["naive", "ewc"], "seeds": [0]}
+    out = build_report(results, exp, tmp_path / "r")
+    names = {p.name for p in out["figures"]}
+    assert "heatmap_split-toy_naive.png" in names
+    assert not any("ewc" in n for n in names)  # no finished run: not drawn
+    md = (tmp_path / "r" / "tables" / "metrics.md").read_text()
+    assert "| ewc | 0/1† |" in md and "n/a" in md
+    assert "ref." not in md  # no reference
+
+
+# ---------------------------------------------------------------------------
+# the whole report
+# ---------------------------------------------------------------------------
+
+KINDS = ("forgetting", "avg_acc", "summary")
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reports")
+    a = build_report(grid(), EXPERIMENT, root / "a", reference="naive")
+    b = build_report(grid(), EXPERIMENT, root / "b", reference="naive")
+    fs = build_report(grid(fewshot=True), EXPERIMENT, root / "fs")  # reference from the experiment
+    return root, a, b, fs
+
+
+def test_figures_written_as_pdf_and_png(reports):
+    root, a, _, _ = reports
+    figs = root / "a" / "figures"
+    expected = [f"{k}_{slug(SCEN)}" for k in KINDS] + [f"heatmap_{SCEN}_naive", f"heatmap_{SCEN}_replay_er"]
+    for name in expected:
+        for ext in (".pdf", ".png"):
+            p = figs / (name + ext)
+            assert p.exists() and p.stat().st_size > 1000, p
+    assert sorted(p.name for p in a["figures"]) == sorted(n + e for n in expected for e in (".pdf", ".png"))
+    assert not list(figs.glob(".*"))  # no temporary files left behind
+
+
+def test_pdf_embeds_truetype_fonts(reports):
+    root = reports[0]
+    data = (root / "a" / "figures" / f"summary_{SCEN}.pdf").read_bytes()
+    assert b"/FontFile2" in data
+    assert b"/FontFile3" not in data and b"/Subtype /Type3" not in data
+
+
+def test_tables_and_pages_are_byte_identical_across_builds(reports):
+    root = reports[0]
+    for rel in ("tables/metrics.md", "tables/metrics.csv", "tables/metrics.tex", "index.html", "README.md"):
+        assert (root / "a" / rel).read_bytes() == (root / "b" / rel).read_bytes(), rel
+    for name in (f"summary_{SCEN}.png", f"summary_{SCEN}.pdf"):
+        assert (root / "a" / "figures" / name).read_bytes() == (root / "b" / "figures" / name).read_bytes()
+
+
+def test_index_html_shows_everything(reports):
+    root, a, _, _ = reports
+    page = a["index"].read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    for p in a["figures"]:
+        if p.suffix == ".png":
+            assert f'src="figures/{p.name}"' in page
+    assert "<table>" in page and "<strong>" in page
+    assert "RuntimeError: loss became NaN at task 2 &amp; 50% done" in page  # escaped
+    assert "name: toy_grid" in page and "<pre>" in page
+    readme = a["readme"].read_text()
+    assert "![" in readme and "(figures/summary_split-toy.png)" in readme
+    assert "name: toy_grid" in readme and "| Strategy |" in readme
+
+
+def test_html_escapes_names(tmp_path):
+    results = [make_result("<b>x</b>", s, 0.9, 0.2) for s in range(2)]
+    out = build_report(results, {"name": "a&b <i>"}, tmp_path / "r", reference=None)
+    page = out["index"].read_text()
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert "<i>" not in page
+
+
+def test_fewshot_figures_only_with_fewshot_data(reports):
+    _, a, _, fs = reports
+    plain = {p.name for p in a["figures"]}
+    with_fs = {p.name for p in fs["figures"]}
+    for name in (f"fewshot_k_{SCEN}", f"fewshot_arrival_{SCEN}"):
+        assert name + ".pdf" not in plain and name + ".png" not in plain
+        assert name + ".pdf" in with_fs and name + ".png" in with_fs
+    md = (fs["tables"][0]).read_text()
+    assert "5-shot (%)" in md and "LCA (%)" in md
+    assert "ref." in md  # reference taken from the experiment
+
+
+def test_make_tables_union_columns():
+    results = grid() + [make_result("naive", s, 0.8, 0.3, scenario="other", fewshot=0.2) for s in range(2)]
+    agg = aggregate(results, reference="naive")
+    per = {t.scenario: [k for k, _ in t.columns] for t in make_tables(agg)}
+    assert "lca" in per["other"] and "lca" not in per[SCEN]
+    union = make_tables(agg, union_columns=True)
+    assert union[0].columns == union[1].columns
