@@ -92,7 +92,7 @@ def test_grid_runs_in_parallel_and_records_every_run(tmp_path):
 
 
 def test_a_failing_run_is_recorded_and_the_grid_goes_on(tmp_path):
-    text = TINY.replace("  - {preset: ewc, model: mlp, epochs: 2}", "  - {preset: naive, label: diverges, lr: 1.0e6, model: mlp}")
+    text = TINY.replace("  - {preset: ewc, model: mlp, epochs: 2}", "  - {preset: naive, label: diverges, optimizer: sgd, lr: 1.0e6, model: mlp}")
     store = run_experiment(load_experiment(write(tmp_path, text)), out=tmp_path / "out", jobs=2)
     results = store.results()
     failed = [r for r in results if r.status == "failed"]
@@ -125,21 +125,55 @@ def test_a_store_write_is_all_or_nothing(tmp_path):
     assert store.load_checkpoint("k")["payload"] == [1, 2, 3]
 
 
-def test_sigkill_at_any_moment_then_rerun_gives_the_uninterrupted_numbers(tmp_path):
+def test_sigkill_at_any_moment_then_rerun_gives_the_uninterrupted_tables(tmp_path):
     exp = write(tmp_path)
-    reference = run_experiment(load_experiment(exp), out=tmp_path / "reference", jobs=2)
+    cli = [sys.executable, "-m", "lifelong.cli"]
+    subprocess.run([*cli, "compare", str(exp), "--out", str(tmp_path / "reference"), "--jobs", "2"], check=True,
+                   capture_output=True)
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-c", "import sys; from lifelong.experiment.compare import run_experiment; "
-           "from lifelong.experiment.spec import load_experiment; "
-           f"run_experiment(load_experiment({str(exp)!r}), out={str(out)!r}, jobs=2)"]
     kills = 0
-    for delay in (3.0, 4.0, 5.0, 6.0):
-        proc = subprocess.Popen(cmd, start_new_session=True)
+    for delay in (2.5, 3.5, 4.5, 6.0):
+        proc = subprocess.Popen([*cli, "compare", str(exp), "--out", str(out), "--jobs", "2"], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: the workers too
             kills += 1
         proc.wait()
     assert kills >= 1
-    run_experiment(load_experiment(exp), out=out, jobs=2)
-    assert table(Store(out / "runs.sqlite")) == table(reference)
+    subprocess.run([*cli, "compare", str(exp), "--out", str(out), "--jobs", "2"], check=True, capture_output=True)
+    assert table(Store(out / "runs.sqlite")) == table(Store(tmp_path / "reference" / "runs.sqlite"))
+    for name in ("metrics.md", "metrics.csv", "metrics.tex"):
+        assert (out / "tables" / name).read_bytes() == (tmp_path / "reference" / "tables" / name).read_bytes()
+
+
+def test_report_rebuilds_everything_from_the_store_alone(tmp_path, capsys):
+    from lifelong.cli import main
+
+    out = tmp_path / "out"
+    assert main(["compare", str(write(tmp_path)), "--out", str(out), "--jobs", "2"]) == 0
+    tables = {p.name: p.read_bytes() for p in (out / "tables").iterdir()}
+    for p in [*(out / "tables").iterdir(), *(out / "figures").iterdir(), out / "index.html", out / "README.md"]:
+        p.unlink()
+    (tmp_path / "exp.yaml").unlink()  # the experiment file is not needed: the store holds the definition
+    assert main(["report", str(out)]) == 0
+    assert {p.name: p.read_bytes() for p in (out / "tables").iterdir()} == tables
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert {"forgetting_split-digits.pdf", "avg_acc_split-digits.png", "summary_split-digits.pdf",
+            "heatmap_split-digits_replay-50.png"} <= figures
+    html = (out / "index.html").read_text()
+    assert all(f"figures/{f}" in html for f in figures if f.endswith(".png"))
+    assert "replay-50" in capsys.readouterr().out  # the table is printed
+
+
+def test_compare_refuses_a_foreign_folder_with_exit_2(tmp_path, capsys):
+    from lifelong.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["compare", str(write(tmp_path)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "not empty" in err and str(out) in err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert main(["report", str(tmp_path)]) == 2

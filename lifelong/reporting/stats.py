@@ -403,7 +403,8 @@ def _fewshot_ks(fs: Mapping) -> list:
 
 
 def experiment_names(spec) -> list:
-    """Names from an experiment field: a list of names, of dicts with ``name``, or a mapping name -> definition."""
+    """Names from an experiment field: a list of names, of dicts with ``label`` (or ``name``), or a mapping
+    name -> definition."""
     if spec is None:
         return []
     if isinstance(spec, str):
@@ -413,7 +414,7 @@ def experiment_names(spec) -> list:
     out = []
     for item in spec:
         if isinstance(item, Mapping):
-            name = item.get("name")
+            name = item.get("label", item.get("name"))
             if name is not None:
                 out.append(str(name))
         else:

@@ -3,10 +3,11 @@
 All four come from one :class:`Table` per scenario so they always agree:
 
 * every metric as mean ± std over seeds (one decimal, in percent for
-  accuracies and the metrics made of accuracies; training time in seconds,
-  an MSE as it is, to three significant figures);
+  accuracies and the metrics made of accuracies; an MSE as it is, to three
+  significant figures); training time is left out (it varies between runs, and
+  a resumed experiment must give the same tables);
 * the best strategy per scenario and metric in bold (higher is better, except
-  forgetting, training time and a few-shot MSE; compared on the shown,
+  forgetting and a few-shot MSE; compared on the shown,
   rounded values, so ties are all bold), when at least two strategies have it
   and they do not all tie;
 * ``n/a`` where a metric is not defined (FWT in class-incremental, BWT with
@@ -189,9 +190,9 @@ def make_tables(agg: Aggregate, *, union_columns: bool = False) -> list[Table]:
 
 
 def _intro(agg: Aggregate) -> list[str]:
-    lines = ["Mean ± std over the finished seeds; accuracies and the metrics made of them in percent, "
-             "training time in seconds. Bold: the best strategy of a scenario for that metric (lower is better "
-             "for forgetting, training time and MSE; higher for the others). n/a: not defined for this stream "
+    lines = ["Mean ± std over the finished seeds; accuracies and the metrics made of them in percent. "
+             "Bold: the best strategy of a scenario for that metric (lower is better "
+             "for forgetting and MSE; higher for the others). n/a: not defined for this stream "
              "(e.g. FWT in class-incremental learning) or no finished run."]
     if agg.reference is not None:
         lines.append(f"p (ACC): two-sided {TESTS[agg.test]} of each strategy's ACC against "
