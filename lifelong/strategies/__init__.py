@@ -1,29 +1,44 @@
 """Strategies, one file each, and the preset loader.
 
-A strategy preset (``strategies/*.yaml``) names the strategy (``strategy: ewc``)
-and sets its constructor's keyword parameters; anything not set keeps the
-constructor's default.
+A strategy preset (``strategies/*.yaml``) names its strategy's file
+(``strategy: ewc`` is ``lifelong/strategies/ewc.py``, the one Strategy class
+defined there) and sets the constructor's keyword parameters; anything not set
+keeps the constructor's default.
 """
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
+import pkgutil
 from pathlib import Path
-from typing import Annotated
 
-from lifelong.config import Choice, ConfigError, check_params, find_preset, load_yaml, pop_field
+from lifelong.config import ConfigError, check_params, find_preset, load_yaml, pop_field
 from lifelong.models import MODELS
 from lifelong.strategies.base import NonFiniteLoss, SGDStrategy, Strategy
-from lifelong.strategies.cumulative import Cumulative
-from lifelong.strategies.ewc import EWC
-from lifelong.strategies.joint import Joint
-from lifelong.strategies.naive import Naive
-from lifelong.strategies.replay import Replay
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    "naive": Naive, "joint": Joint, "cumulative": Cumulative, "replay": Replay, "ewc": EWC,
-}
+NOT_STRATEGIES = {"base"}  # modules of this package that hold no strategy
 
-__all__ = ["Strategy", "SGDStrategy", "NonFiniteLoss", "STRATEGIES", "load_strategy", "build_strategy",
-           *(cls.__name__ for cls in STRATEGIES.values())]
+__all__ = ["Strategy", "SGDStrategy", "NonFiniteLoss", "strategy_names", "strategy_class", "load_strategy",
+           "build_strategy"]
+
+
+@functools.lru_cache(maxsize=None)
+def strategy_names() -> tuple[str, ...]:
+    """Every strategy, by the name of its file."""
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in NOT_STRATEGIES))
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """The Strategy class defined in ``lifelong/strategies/<name>.py``."""
+    if name not in strategy_names():
+        raise ConfigError(f"unknown strategy (known: {', '.join(strategy_names())})", field="strategy", value=name)
+    module = importlib.import_module(f"{__name__}.{name}")
+    found = [c for c in vars(module).values()
+             if inspect.isclass(c) and issubclass(c, Strategy) and c.__module__ == module.__name__]
+    if len(found) != 1:
+        raise RuntimeError(f"{module.__file__} must define exactly one Strategy class, found {len(found)}")
+    return found[0]
 
 
 def build_strategy(spec: dict, *, file: str | Path | None = None) -> Strategy:
@@ -31,8 +46,7 @@ def build_strategy(spec: dict, *, file: str | Path | None = None) -> Strategy:
     spec = dict(spec)
     try:
         spec.pop("description", None)
-        name = pop_field(spec, "strategy", Annotated[str, Choice(*STRATEGIES)])
-        cls = STRATEGIES[name]
+        cls = strategy_class(pop_field(spec, "strategy", str))
         params = check_params(cls, spec)
         if params.get("model_args"):
             model = params.get("model", "auto")
