@@ -109,13 +109,13 @@ def test_replay_buffer_respects_its_budget_and_holds_every_task(digits_stream):
     strategy.setup(digits_stream.info, seed=0)
     for task in digits_stream:
         strategy.fit_task(task)
-        assert strategy.n_stored <= 100
-    assert strategy.n_stored == 100
-    assert strategy.n_seen == sum(t.n_train for t in digits_stream)
-    labels = strategy.buffer_y[: strategy.n_stored]
+        assert len(strategy.memory) <= 100
+    assert len(strategy.memory) == 100
+    assert strategy.memory.n_seen == sum(t.n_train for t in digits_stream)
+    labels = strategy.memory.stored()["y"]
     per_task = [int(torch.isin(labels, torch.tensor(t.classes)).sum()) for t in digits_stream]
     assert all(n >= 8 for n in per_task), per_task  # reservoir: about 20 each, none wiped out
-    stored = {tuple(x.flatten().tolist()) for x in strategy.buffer_x[: strategy.n_stored]}
+    stored = {tuple(x.flatten().tolist()) for x in strategy.memory.stored()["x"]}
     train = {tuple(x.flatten().tolist()) for t in digits_stream for x in t.x_train}
     assert stored <= train
 
@@ -182,3 +182,21 @@ def test_adapt_fine_tunes_a_copy_and_leaves_the_learner_alone(digits_stream):
     assert before == 0.0 and after > 0.6
     for k, v in strategy.net.state_dict().items():
         assert torch.equal(v, weights[k])
+
+
+def test_reservoir_keeps_every_offered_sample_with_equal_chance():
+    from lifelong.strategies.memory import ReservoirBuffer
+
+    g = torch.Generator().manual_seed(0)
+    counts = torch.zeros(1000)
+    for _ in range(200):
+        memory = ReservoirBuffer(50, "cpu")
+        for start in range(0, 1000, 32):  # offered in batches, as during training
+            ids = torch.arange(start, min(start + 32, 1000))
+            memory.add(g, x=ids.float()[:, None], y=ids)
+        kept = memory.stored()["y"]
+        assert len(kept) == 50 and len(set(kept.tolist())) == 50  # no sample stored twice
+        counts[kept] += 1
+    # each sample is kept with probability 50/1000: 10 times in 200 trials; early and late alike
+    early, late = counts[:500].mean().item(), counts[500:].mean().item()
+    assert early == pytest.approx(10, rel=0.1) and late == pytest.approx(10, rel=0.1)

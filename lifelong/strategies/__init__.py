@@ -17,7 +17,7 @@ from lifelong.config import ConfigError, check_params, find_preset, load_yaml, p
 from lifelong.models import MODELS
 from lifelong.strategies.base import NonFiniteLoss, SGDStrategy, Strategy
 
-NOT_STRATEGIES = {"base"}  # modules of this package that hold no strategy
+NOT_STRATEGIES = {"base", "memory"}  # modules of this package that hold no strategy
 
 __all__ = ["Strategy", "SGDStrategy", "NonFiniteLoss", "strategy_names", "strategy_class", "load_strategy",
            "build_strategy"]

@@ -204,8 +204,12 @@ class SGDStrategy(Strategy):
     # --- state ------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
+        """The network, the random generator, and every attribute named in ``state_attrs``
+        (an attribute with its own ``state_dict``, such as a memory, is saved through it)."""
         state = {"net": self.net.state_dict(), "generator": self.generator.get_state()}
-        state.update({a: getattr(self, a) for a in self.state_attrs})
+        for a in self.state_attrs:
+            value = getattr(self, a)
+            state[a] = value.state_dict() if hasattr(value, "state_dict") else value
         return copy.deepcopy(state)
 
     def load_state_dict(self, state: dict) -> None:
@@ -213,4 +217,7 @@ class SGDStrategy(Strategy):
         self.net.load_state_dict(state.pop("net"))
         self.generator.set_state(state.pop("generator"))
         for a in self.state_attrs:
-            setattr(self, a, state[a])
+            if hasattr(getattr(self, a, None), "load_state_dict"):
+                getattr(self, a).load_state_dict(state[a])
+            else:
+                setattr(self, a, state[a])

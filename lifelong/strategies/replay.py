@@ -1,19 +1,21 @@
 """Experience Replay with a reservoir buffer (Chaudhry et al. 2019, "On Tiny Episodic Memories in
-Continual Learning"; reservoir sampling: Vitter 1985)."""
+Continual Learning")."""
 import torch
 
 from lifelong.config import NonNegInt
 from lifelong.strategies.base import SGDStrategy
+from lifelong.strategies.memory import ReservoirBuffer
 
 
 class Replay(SGDStrategy):
     """Each mini-batch is joined by an equally large batch drawn from a fixed-size memory.
 
-    The memory is a reservoir over every training sample seen so far, filled at
-    the end of each task, so every past sample has the same chance of being kept.
+    The memory is a reservoir over every training sample seen so far, offered at
+    the end of each task in a random order, so every past sample has the same
+    chance of being kept.
     """
 
-    state_attrs = SGDStrategy.state_attrs + ("buffer_x", "buffer_y", "buffer_t", "n_stored", "n_seen")
+    state_attrs = SGDStrategy.state_attrs + ("memory",)
 
     def __init__(self, *, buffer_size: NonNegInt = 200, **kwargs):
         super().__init__(**kwargs)
@@ -21,29 +23,19 @@ class Replay(SGDStrategy):
 
     def setup(self, info, *, seed=0, device="cpu"):
         super().setup(info, seed=seed, device=device)
-        self.buffer_x = torch.zeros((self.buffer_size, *info.input_shape), device=self.device)
-        self.buffer_y = torch.zeros(self.buffer_size, dtype=torch.long, device=self.device)
-        self.buffer_t = torch.zeros(self.buffer_size, dtype=torch.long, device=self.device)
-        self.n_stored = self.n_seen = 0
+        self.memory = ReservoirBuffer(self.buffer_size, self.device)
 
     def training_step(self, x, y, t):
-        if self.n_stored:
-            idx = torch.randint(self.n_stored, (len(y),), generator=self.generator, device=self.device)
-            x, y = torch.cat([x, self.buffer_x[idx]]), torch.cat([y, self.buffer_y[idx]])
-            t = None if t is None else torch.cat([t, self.buffer_t[idx]])
+        if len(self.memory):
+            m = self.memory.sample(len(y), self.generator)
+            x, y = torch.cat([x, m["x"]]), torch.cat([y, m["y"]])
+            t = None if t is None else torch.cat([t, m["t"]])
         return super().training_step(x, y, t)
 
     def after_task(self, task):
-        """Reservoir sampling over the task's samples, in a random order."""
-        if self.buffer_size == 0:
-            self.n_seen += task.n_train
+        if self.buffer_size == 0:  # draw no random numbers: an empty memory is exactly Naive
+            self.memory.add(self.generator, x=task.x_train)
             return
-        order = torch.randperm(task.n_train, generator=self.generator, device=self.device).tolist()
-        draws = torch.rand(len(order), generator=self.generator, device=self.device).tolist()
-        for i, u in zip(order, draws):
-            self.n_seen += 1
-            slot = self.n_stored if self.n_stored < self.buffer_size else int(u * self.n_seen)
-            if slot < self.buffer_size:
-                self.buffer_x[slot], self.buffer_y[slot] = task.x_train[i], task.y_train[i]
-                self.buffer_t[slot] = task.task_label
-                self.n_stored = max(self.n_stored, slot + 1)
+        order = torch.randperm(task.n_train, generator=self.generator, device=self.device)
+        t = torch.full((task.n_train,), task.task_label, dtype=torch.long, device=self.device)
+        self.memory.add(self.generator, x=task.x_train[order], y=task.y_train[order], t=t)
