@@ -104,42 +104,35 @@ class _ProgressLine:
 
 
 def cmd_compare(args) -> int:
-    from lifelong.experiment.compare import run_experiment
+    from lifelong.experiment.compare import compare
     from lifelong.experiment.spec import load_experiment
 
     experiment = load_experiment(args.experiment)
-    out = Path(args.out) if args.out else None
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("expected a positive number of worker processes", field="--jobs", value=args.jobs)
     print(f"experiment {experiment.name!r}: {len(experiment.scenarios)} scenario(s) x {len(experiment.strategies)} "
           f"strategies x {len(experiment.seeds)} seeds", file=sys.stderr)
-    store = run_experiment(experiment, out=out, jobs=args.jobs, retry_failed=args.retry_failed,
-                           on_progress=_ProgressLine())
-    return _report(store.path.parent)
-
-
-def _report(folder: Path) -> int:
-    from lifelong.experiment.store import Store
-    from lifelong.reporting import build_report
-
-    store = Store(folder / "runs.sqlite")
-    definition = store.definition()
-    if definition is None:
-        raise ConfigError("holds no lifelong result store (runs.sqlite)", field="report", value=str(folder))
-    results = store.results()
-    build_report(results, definition, folder, reference=definition.get("reference"))
-    failed = [r for r in results if r.status == "failed"]
-    print(f"report written to {folder}/ (index.html, README.md, figures/, tables/)")
-    for r in failed:
-        print(f"  failed: {r.strategy} on {r.scenario}, seed {r.seed}: {r.error}", file=sys.stderr)
-    tables = folder / "tables" / "metrics.md"
-    if tables.is_file():
-        print(tables.read_text())
-    return 0
+    folder = compare(experiment, out=args.out, jobs=args.jobs, retry_failed=args.retry_failed,
+                     on_progress=_ProgressLine())
+    return _show_report(folder)
 
 
 def cmd_report(args) -> int:
-    return _report(Path(args.folder))
+    from lifelong.experiment.compare import report
+
+    report(args.folder)
+    return _show_report(Path(args.folder))
+
+
+def _show_report(folder: Path) -> int:
+    from lifelong.experiment.store import Store
+
+    print(f"report written to {folder}/ (index.html, README.md, figures/, tables/)")
+    for r in Store(folder / "runs.sqlite").results():
+        if r.status == "failed":
+            print(f"  failed: {r.strategy} on {r.scenario}, seed {r.seed}: {r.error}", file=sys.stderr)
+    print((folder / "tables" / "metrics.md").read_text())
+    return 0
 
 
 def cmd_list(args) -> int:

@@ -21,7 +21,7 @@ import yaml
 
 from lifelong.config import ConfigError
 from lifelong.experiment.result import atomic_write_text
-from lifelong.experiment.spec import Experiment, RunSpec
+from lifelong.experiment.spec import Experiment, RunSpec, load_experiment
 from lifelong.experiment.store import Store
 
 
@@ -33,6 +33,31 @@ class Progress:
     failed: int = 0
     running: int = 0
     eta_s: float | None = None
+
+
+def compare(experiment: Experiment | str | Path | None = None, *, out: str | Path | None = None,
+            jobs: int | None = None, retry_failed: bool = False,
+            on_progress: Callable[[Progress], None] | None = None) -> Path:
+    """Run an experiment (a file, an Experiment, or None for the embedded default) and write its report.
+    Returns the output folder."""
+    if not isinstance(experiment, Experiment):
+        experiment = load_experiment(experiment)
+    store = run_experiment(experiment, out=Path(out) if out is not None else None, jobs=jobs,
+                           retry_failed=retry_failed, on_progress=on_progress)
+    report(store.path.parent)
+    return store.path.parent
+
+
+def report(folder: str | Path) -> dict:
+    """Rebuild every figure and table of an experiment folder from its result store alone."""
+    from lifelong.reporting import build_report
+
+    folder = Path(folder)
+    store = Store(folder / "runs.sqlite")
+    definition = store.definition()
+    if definition is None:
+        raise ConfigError("holds no lifelong result store (runs.sqlite)", field="report", value=str(folder))
+    return build_report(store.results(), definition, folder, reference=definition.get("reference"))
 
 
 def default_jobs() -> int:
