@@ -6,7 +6,8 @@ import lifelong as ll
 
 @pytest.fixture(scope="session", autouse=True)
 def _threads():
-    torch.set_num_threads(2)
+    """One thread per test process: pytest runs two processes (setup.cfg), one per core."""
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

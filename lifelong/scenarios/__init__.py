@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 from lifelong.config import Choice, ConfigError, check_params, defaults, find_preset, load_yaml, pop_field
+from lifelong.scenarios.avalanche import from_avalanche
 from lifelong.scenarios.builders import BUILDERS
 from lifelong.scenarios.sources import SOURCES, Dataset, from_arrays, from_file
 from lifelong.scenarios.stream import SETTINGS, Stream, StreamInfo, Task, TaskInfo
 
 __all__ = ["Task", "TaskInfo", "Stream", "StreamInfo", "Dataset", "SETTINGS", "load_scenario", "build_stream",
-           "from_arrays", "from_file", "SOURCES", "BUILDERS"]
+           "from_arrays", "from_file", "from_avalanche", "SOURCES", "BUILDERS"]
 
 
 def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str | Path | None = None,

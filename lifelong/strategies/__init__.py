@@ -53,9 +53,9 @@ def build_strategy(spec: dict, *, file: str | Path | None = None) -> Strategy:
             if model == "auto":
                 raise ConfigError("model_args needs an explicit model (mlp or cnn)", field="model", value=model)
             check_params(MODELS[model], params["model_args"], prefix="model_args.")
+        return cls(**params)  # a constructor may refuse values too (ConfigError)
     except ConfigError as e:
         raise (e.in_file(file) if file else e) from None
-    return cls(**params)
 
 
 def load_strategy(name_or_path: str | Path, **overrides) -> Strategy:
