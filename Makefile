@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench install clean
+.PHONY: test demo bench zoo install clean
 
 install: $(STAMP)
 
@@ -21,7 +21,10 @@ demo: $(STAMP)
 	$(BIN)/lifelong compare
 
 bench: $(STAMP)
-	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/loop_overhead.py benchmarks/parallel_scaling.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+zoo: $(STAMP)
+	$(BIN)/python benchmarks/zoo_split_mnist.py
