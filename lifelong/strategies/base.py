@@ -111,20 +111,26 @@ class SGDStrategy(Strategy):
     def fit_task(self, task: Task) -> None:
         self.before_task(task)
         x, y, t = self.training_data(task)
-        opt = self.new_optimizer(self.net.parameters())
+        self.opt = self.new_optimizer(self.net.parameters())
         n, bs = len(y), self.batch_size
         loss = torch.zeros(())
-        for _ in range(self.epochs):
+        for epoch in range(self.epochs):
             order = torch.randperm(n, generator=self.generator, device=self.device)
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
-                loss = self.training_step(x[idx], y[idx], None if t is None else t[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                loss = self.update(x[idx], y[idx], None if t is None else t[idx], epoch)
             if not torch.isfinite(loss):
                 raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
         self.after_task(task)
+
+    def update(self, x, y, t, epoch: int) -> torch.Tensor:
+        """One step on a mini-batch: ``training_step``'s loss, back-propagated, then an optimizer step.
+        A method with an update rule of its own (MER, La-MAML) overrides this rather than the loop."""
+        loss = self.training_step(x, y, t)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss
 
     def training_data(self, task: Task):
         """The tensors to loop over for ``task``: inputs, labels, and per-sample task labels

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad_and_value
 
 from lifelong.config import NonNegInt, PositiveFloat, PositiveInt, Range
-from lifelong.strategies.base import NonFiniteLoss, SGDStrategy
+from lifelong.strategies.base import SGDStrategy
 from lifelong.strategies.memory import ReservoirBuffer
 
 Rate = Annotated[float, Range(0, 1, low_open=True)]
@@ -46,20 +46,15 @@ class MER(SGDStrategy):
         super().setup(info, seed=seed, device=device)
         self.memory = ReservoirBuffer(self.buffer_size, self.device)
 
-    def fit_task(self, task):
-        self.before_task(task)
-        x, y, t = self.training_data(task)
-        label = torch.full_like(y, task.task_label)
-        for epoch in range(self.epochs):
-            order = torch.randperm(len(y), generator=self.generator, device=self.device)
-            for start in range(0, len(y), self.batch_size):
-                idx = order[start:start + self.batch_size]
-                loss = self.observe(x[idx], y[idx], None if t is None else t[idx])
-                if epoch == 0:
-                    self.memory.add(self.generator, x=x[idx], y=y[idx], t=label[idx])
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
-        self.after_task(task)
+    def before_task(self, task):
+        super().before_task(task)
+        self.task_label = task.task_label
+
+    def update(self, x, y, t, epoch):
+        loss = self.observe(x, y, t)
+        if epoch == 0:  # offer each incoming sample to the memory once, after learning from it
+            self.memory.add(self.generator, x=x, y=y, t=torch.full_like(y, self.task_label))
+        return loss
 
     def observe(self, x, y, t) -> torch.Tensor:
         """One MER update for an incoming batch; returns the loss on it before the update."""
