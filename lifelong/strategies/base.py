@@ -148,10 +148,11 @@ class SGDStrategy(Strategy):
 
     def logits(self, x, t=None) -> torch.Tensor:
         """Network outputs, masked to each sample's task classes when task labels are given."""
-        out = self.net(x)
-        if t is not None:
-            out = out.masked_fill(~self.task_masks[t], float("-inf"))
-        return out
+        return self.masked(self.net(x), t)
+
+    def masked(self, out, t) -> torch.Tensor:
+        """``out`` with the classes outside each sample's task set to -inf (task labels ``t``), or as is."""
+        return out if t is None else out.masked_fill(~self.task_masks[t], float("-inf"))
 
     def before_task(self, task: Task) -> None:
         classes = torch.tensor(task.classes, device=self.device)

@@ -39,7 +39,3 @@ class DER(SGDStrategy):
     def replay_loss(self, n: int):
         m = self.memory.sample(n, self.generator)
         return self.alpha * F.mse_loss(self.net(m["x"]), m["logits"])
-
-    def masked(self, out, t):
-        """Outputs masked to each sample's task classes when task labels are given (as ``logits``)."""
-        return out if t is None else out.masked_fill(~self.task_masks[t], float("-inf"))

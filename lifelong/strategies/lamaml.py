@@ -98,7 +98,4 @@ class LaMAML(SGDStrategy):
         return [(xc, yc, tc) for xc, yc, tc in zip(*parts) if len(yc)]
 
     def loss(self, params, x, y, t):
-        out = functional_call(self.net, params, (x,))
-        if t is not None:
-            out = out.masked_fill(~self.task_masks[t], float("-inf"))
-        return F.cross_entropy(out, y)
+        return F.cross_entropy(self.masked(functional_call(self.net, params, (x,)), t), y)

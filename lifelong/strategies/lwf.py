@@ -45,7 +45,7 @@ class LwF(SGDStrategy):
 
     def training_step(self, x, y, t):
         out = self.net(x)  # one forward pass for both terms: the task loss masks it as ``logits`` does
-        loss = F.cross_entropy(out if t is None else out.masked_fill(~self.task_masks[t], float("-inf")), y)
+        loss = F.cross_entropy(self.masked(out, t), y)
         if self.old_net is not None and len(self.old_heads):
             loss = loss + self.alpha * self.distillation(x, out)
         return loss

@@ -85,7 +85,4 @@ class MER(SGDStrategy):
         return chunks
 
     def loss(self, params, x, y, t):
-        out = functional_call(self.net, params, (x,))
-        if t is not None:
-            out = out.masked_fill(~self.task_masks[t], float("-inf"))
-        return F.cross_entropy(out, y)
+        return F.cross_entropy(self.masked(functional_call(self.net, params, (x,)), t), y)

@@ -69,10 +69,7 @@ class OML(SGDStrategy):
         return head
 
     def head_loss(self, head, h, y, t):
-        out = functional_call(self.net.head, head, (h,))
-        if t is not None:
-            out = out.masked_fill(~self.task_masks[t], float("-inf"))
-        return F.cross_entropy(out, y)
+        return F.cross_entropy(self.masked(functional_call(self.net.head, head, (h,)), t), y)
 
     def after_task(self, task):
         if self.buffer_size == 0:  # draw no random numbers: an empty memory stays empty
