@@ -70,6 +70,7 @@ def cmd_run(args) -> int:
         print(f"  task {i + 1}/{len(stream)} trained in {partial.timings['train_s'][i]:.1f}s;"
               f" mean accuracy on tasks seen {100 * sum(seen) / len(seen):.1f}%", file=sys.stderr, flush=True)
 
+    strategy.setup(stream.info, seed=args.seed)  # a method refuses a stream it cannot learn here, before any output
     print(f"running {args.strategy} on {args.scenario} ({len(stream)} tasks), seed {args.seed}", file=sys.stderr)
     result = ll.run(strategy, stream, seed=args.seed, device=args.device, on_task_end=progress)
     print(format_result(result))
