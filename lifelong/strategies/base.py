@@ -126,10 +126,10 @@ class SGDStrategy(Strategy):
     def update(self, x, y, t, epoch: int) -> torch.Tensor:
         """One step on a mini-batch: ``training_step``'s loss, back-propagated, then an optimizer step.
         A method with an update rule of its own (MER, La-MAML) overrides this rather than the loop."""
-        loss = self.training_step(x, y, t)
-        self.opt.zero_grad(set_to_none=True)
+        loss, opt = self.training_step(x, y, t), self.opt
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.opt.step()
+        opt.step()
         return loss
 
     def training_data(self, task: Task):
@@ -148,7 +148,8 @@ class SGDStrategy(Strategy):
 
     def logits(self, x, t=None) -> torch.Tensor:
         """Network outputs, masked to each sample's task classes when task labels are given."""
-        return self.masked(self.net(x), t)
+        out = self.net(x)
+        return out if t is None else self.masked(out, t)
 
     def masked(self, out, t) -> torch.Tensor:
         """``out`` with the classes outside each sample's task set to -inf (task labels ``t``), or as is."""
