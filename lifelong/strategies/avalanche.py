@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import torch
-import torch.nn.functional as F
 
 from lifelong.config import Choice, ConfigError, Fraction, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt, \
     check_value
@@ -213,17 +212,7 @@ class AvalancheStrategy(SGDStrategy):
         else:
             adapted.net = copy.deepcopy(self.net)
         adapted.seen, adapted.task_masks = self.seen.clone(), self.task_masks.clone()
-        adapted.seen[y.unique()] = True
-        mask = adapted.prediction_mask(info)
-        opt = adapted.new_optimizer(adapted.net.parameters(), lr=self.adapt_lr)
-        for _ in range(self.adapt_steps):
-            out = adapted.net(x)
-            if mask is not None:
-                out = out.masked_fill(~mask, float("-inf"))
-            loss = F.cross_entropy(out, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        adapted.fine_tune(x, y, info)
         return adapted
 
     # --- state --------------------------------------------------------------------------

@@ -156,6 +156,7 @@ class SGDStrategy(Strategy):
         return out if t is None else out.masked_fill(~self.task_masks[t], float("-inf"))
 
     def before_task(self, task: Task) -> None:
+        self.task_label = task.task_label  # of the task being learned
         classes = torch.tensor(task.classes, device=self.device)
         self.seen[classes] = True
         if task.task_label >= len(self.task_masks):
@@ -193,21 +194,25 @@ class SGDStrategy(Strategy):
         return out.argmax(1)
 
     def adapt(self, x, y, info: TaskInfo) -> "SGDStrategy":
-        """Fine-tune a copy on the support set: ``adapt_steps`` full-batch steps of the training
-        optimizer at ``adapt_lr`` (default: the training ``lr``)."""
+        """A copy fine-tuned on the support set (``fine_tune``); this learner is left as it was."""
         adapted = copy.deepcopy(self)
-        adapted.seen[y.unique()] = True  # the support's classes become predictable
-        mask = adapted.prediction_mask(info)
-        opt = adapted.new_optimizer(adapted.net.parameters(), lr=self.adapt_lr)
+        adapted.fine_tune(x, y, info)
+        return adapted
+
+    def fine_tune(self, x, y, info: TaskInfo) -> None:
+        """``adapt_steps`` full-batch steps of the training optimizer at ``adapt_lr`` (default: the
+        training ``lr``) on a support set, whose classes become predictable."""
+        self.seen[y.unique()] = True
+        mask = self.prediction_mask(info)
+        opt = self.new_optimizer(self.net.parameters(), lr=self.adapt_lr)
         for _ in range(self.adapt_steps):
-            out = adapted.net(x)
+            out = self.net(x)
             if mask is not None:
                 out = out.masked_fill(~mask, float("-inf"))
             loss = F.cross_entropy(out, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        return adapted
 
     # --- state ------------------------------------------------------------------------
 

@@ -55,10 +55,6 @@ class LaMAML(SGDStrategy):
         self.memory = ReservoirBuffer(self.buffer_size, self.device)
         self.alpha = {n: torch.full_like(p.detach(), self.alpha_init) for n, p in self.net.named_parameters()}
 
-    def before_task(self, task):
-        super().before_task(task)
-        self.task_label = task.task_label
-
     def update(self, x, y, t, epoch):
         loss = self.observe(x, y, t)
         if epoch == 0:  # offer each incoming sample to the memory once, after learning from it

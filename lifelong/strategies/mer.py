@@ -46,10 +46,6 @@ class MER(SGDStrategy):
         super().setup(info, seed=seed, device=device)
         self.memory = ReservoirBuffer(self.buffer_size, self.device)
 
-    def before_task(self, task):
-        super().before_task(task)
-        self.task_label = task.task_label
-
     def update(self, x, y, t, epoch):
         loss = self.observe(x, y, t)
         if epoch == 0:  # offer each incoming sample to the memory once, after learning from it
