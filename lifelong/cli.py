@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
 from lifelong.config import ConfigError, list_presets, parse_yaml
 from lifelong.strategies.base import NonFiniteLoss
 

@@ -38,6 +38,7 @@ BAD = [
     (["--scenario", "split-digits", "--strategy", "naive", "--set", "epochs=zero"], ["epochs", "zero"]),
     (["--scenario", "split-digits", "--strategy", "naive", "--set", "epochs"], ["--set", "epochs"]),
     (["--scenario", "split-digits", "--strategy", "naive", "--set", "colour=red"], ["colour", "unknown field"]),
+    (["--scenario", "split-digits", "--strategy", "naive", "--set", "lr=[0.1"], ["--set lr", "not valid YAML"]),
 ]
 
 
