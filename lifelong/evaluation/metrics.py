@@ -59,6 +59,7 @@ __all__ = [
     "lca",
     "diaz_rodriguez",
     "summary",
+    "regression_summary",
 ]
 
 # Slack allowed on the [0, 1] range check, for accuracies that went through
@@ -439,3 +440,37 @@ def summary(
         "forgetting_first_based": forgetting_first_based(R),
         "diaz_rodriguez": dr,
     }
+
+
+# ---------------------------------------------------------------------------
+# Regression streams
+# ---------------------------------------------------------------------------
+
+
+def regression_summary(E: Any, b: Any) -> dict[str, Any]:
+    """End-of-stream metrics when ``E[i, j]`` is the test MSE on task j after training on task i and
+    ``b[j]`` that of the randomly initialised model (lower is better).
+
+    The GEM and Chaudhry definitions with the sign turned so that their reading is unchanged:
+
+    * ``mse`` — mean of the last row (the counterpart of ACC).
+    * ``bwt`` — ``(1/(T-1)) Σ_{i<T} (E[i, i] − E[T, i])``: negative when the error on old tasks grew.
+    * ``fwt`` — ``(1/(T-1)) Σ_{i≥2} (b[i] − E[i-1, i])``: positive when earlier tasks lowered the error
+      on a task before it was trained.
+    * ``forgetting`` — mean over j<T of ``E[T, j] − min_{l<T} E[l, j]`` (max-based: the error's rise from
+      its best); ``forgetting_first_based`` — mean of ``E[T, j] − E[j, j]``.
+    """
+    E = np.asarray(E, dtype=float)
+    if E.ndim != 2 or E.shape[0] != E.shape[1] or E.shape[0] == 0:
+        raise ValueError(f"E must be a non-empty square matrix, got shape {E.shape}")
+    b = np.asarray(b, dtype=float)
+    T = E.shape[0]
+    out: dict[str, Any] = {"mse": float(E[-1].mean()), "bwt": None, "fwt": None, "forgetting": None,
+                           "forgetting_first_based": None}
+    if T >= 2:
+        j = np.arange(T - 1)
+        out["bwt"] = float(np.mean(E[j, j] - E[-1, j]))
+        out["fwt"] = float(np.mean(b[1:] - E[j, j + 1]))
+        out["forgetting"] = float(np.mean(E[-1, j] - E[:-1, :-1].min(axis=0)))
+        out["forgetting_first_based"] = float(np.mean(E[-1, j] - E[j, j]))
+    return out

@@ -44,7 +44,8 @@ class RunResult:
     """One strategy on one stream with one seed.
 
     ``accuracy_matrix[i][j]``: accuracy on task j after training on task i;
-    ``random_init_accuracy[j]``: accuracy on task j before any training;
+    ``random_init_accuracy[j]``: accuracy on task j before any training (both hold the test MSE
+    when ``metric`` is ``mse``: a regression stream);
     ``metrics``: ``acc``, ``bwt``, ``fwt``, ``forgetting`` (None where not defined) and more;
     ``timings``: seconds, ``train_s`` and ``eval_s`` per task and ``total_s``.
     """
@@ -62,6 +63,7 @@ class RunResult:
     timings: dict
     n_parameters: list[int] = field(default_factory=list)
     device: str = "cpu"
+    metric: str = "accuracy"  # what the matrix holds: accuracy, or mse in a regression stream
     status: str = "finished"
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

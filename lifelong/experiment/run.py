@@ -34,7 +34,9 @@ def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequen
     """Train ``strategy`` on ``stream`` task by task and measure it.
 
     Before training, the randomly initialised model is evaluated on every task;
-    after each task, on every task's test set, giving the T x T accuracy matrix.
+    after each task, on every task's test set, giving the T x T accuracy matrix
+    (of test MSEs in a regression stream). ``evaluators`` add their own
+    measurements, e.g. ``FewShot`` and ``LearningCurve``.
     The same seed gives the same numbers.
 
     ``on_task_end(i, partial_result, checkpoint)`` is called after each task;
@@ -93,11 +95,18 @@ def _set_rng(state: dict) -> None:
 
 def _result(strategy, stream, seed, device, observers, timings) -> RunResult:
     collected: dict = {}
+    found: dict = {}  # metrics from evaluators other than the accuracy matrix
     for e in observers:
-        collected.update(e.result())
+        part = dict(e.result())
+        found.update(part.pop("metrics", None) or {})
+        collected.update(part)
     R, b, sizes = collected.pop("accuracy_matrix"), collected.pop("random_init_accuracy"), collected.pop("n_parameters")
     finished = len(R) == len(stream)
-    summary = metrics.summary(R, b, fwt_applicable=stream.fwt_applicable(), model_sizes=sizes) if finished else {}
+    summary = {}
+    if finished:
+        summary = (metrics.regression_summary(R, b) if stream.regression else
+                   metrics.summary(R, b, fwt_applicable=stream.fwt_applicable(), model_sizes=sizes))
+        summary.update(found)
     name = getattr(strategy, "name", type(strategy).__name__.lower())
     return RunResult(
         scenario=stream.name, strategy=name, seed=seed, setting=stream.setting,
@@ -107,5 +116,5 @@ def _result(strategy, stream, seed, device, observers, timings) -> RunResult:
                              "params": strategy.get_params()}},
         versions=versions(), accuracy_matrix=[list(r) for r in R], random_init_accuracy=list(b), metrics=summary,
         timings=copy.deepcopy(timings),
-        n_parameters=list(sizes), device=str(device), status="finished" if finished else "running", extra=collected,
+        n_parameters=list(sizes), device=str(device), metric=stream.metric, status="finished" if finished else "running", extra=collected,
     )

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import torch
 
-SETTINGS = ("class-incremental", "task-incremental", "domain-incremental")
+SETTINGS = ("class-incremental", "task-incremental", "domain-incremental", "regression")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,11 @@ class TaskInfo:
 
 @dataclass(frozen=True, eq=False)
 class Task:
-    """One step of a stream: train and test tensors, its classes and metadata."""
+    """One step of a stream: train and test tensors, its classes and metadata.
+
+    Classification tasks have integer labels ``y`` and the tuple of their classes; regression
+    tasks have float targets of shape ``(n, outputs)`` and ``classes == ()``.
+    """
 
     index: int
     x_train: torch.Tensor
@@ -63,7 +67,10 @@ class Task:
 
 @dataclass(frozen=True)
 class StreamInfo:
-    """The shape of a stream, without its data: what a strategy is built from."""
+    """The shape of a stream, without its data: what a strategy is built from.
+
+    ``n_classes`` is the number of network outputs: the label space, or the target's dimension
+    in a regression stream."""
 
     setting: str
     input_shape: tuple[int, ...]
@@ -78,6 +85,10 @@ class Stream:
     ``definition`` is the JSON-serialisable spec the stream was built from; the
     fingerprint hashes it together with every tensor, so it changes when either
     the definition or the data changes.
+
+    ``held_out`` tasks are never trained on: they come from a pool disjoint from the stream's
+    (held-out functions or classes), and the few-shot evaluator adapts to them after the stream.
+    In a ``regression`` stream ``n_classes`` is the targets' dimension.
     """
 
     name: str
@@ -85,6 +96,7 @@ class Stream:
     tasks: tuple[Task, ...]
     n_classes: int
     definition: Mapping[str, Any] = field(default_factory=dict)
+    held_out: tuple[Task, ...] = ()
 
     def __post_init__(self):
         if self.setting not in SETTINGS:
@@ -92,6 +104,7 @@ class Stream:
         if not self.tasks:
             raise ValueError("a stream needs at least one task")
         object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "held_out", tuple(self.held_out))
         object.__setattr__(self, "definition", MappingProxyType(dict(self.definition)))
 
     def __len__(self) -> int:
@@ -108,13 +121,26 @@ class Stream:
         return tuple(self.tasks[0].x_train.shape[1:])
 
     @property
+    def regression(self) -> bool:
+        return self.setting == "regression"
+
+    @property
+    def metric(self) -> str:
+        """What the accuracy matrix and the few-shot evaluator measure: ``accuracy``, or ``mse`` in
+        regression streams."""
+        return "mse" if self.regression else "accuracy"
+
+    @property
     def info(self) -> StreamInfo:
         return StreamInfo(self.setting, self.input_shape, self.n_classes, len(self.tasks))
 
     def task_info(self, i: int) -> TaskInfo:
         """What the setting lets a learner know about task ``i`` when predicting."""
+        return self.info_of(self.tasks[i])
+
+    def info_of(self, task: Task) -> TaskInfo:
+        """What the setting lets a learner know about ``task`` (of the stream or held out)."""
         if self.setting == "task-incremental":
-            task = self.tasks[i]
             return TaskInfo(task.task_label, task.classes)
         return TaskInfo()
 
@@ -126,7 +152,7 @@ class Stream:
         them, so R[i-1, i] is zero by construction (REFERENCE.md).
         """
         if self.setting != "class-incremental":
-            return True
+            return True  # regression included: b is the random network's MSE
         seen: set[int] = set(self.tasks[0].classes)
         for task in self.tasks[1:]:
             if not seen.intersection(task.classes):
@@ -141,7 +167,7 @@ class Stream:
             h = hashlib.sha256()
             h.update(json.dumps(dict(self.definition), sort_keys=True, default=str).encode())
             h.update(self.setting.encode())
-            for task in self.tasks:
+            for task in (*self.tasks, *self.held_out):
                 h.update(json.dumps([task.classes, task.task_label]).encode())
                 for t in (task.x_train, task.y_train, task.x_test, task.y_test):
                     h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
@@ -151,7 +177,8 @@ class Stream:
         return cached
 
     def to(self, device) -> "Stream":
-        moved = replace(self, tasks=tuple(t.to(device) for t in self.tasks), definition=dict(self.definition))
+        moved = replace(self, tasks=tuple(t.to(device) for t in self.tasks), definition=dict(self.definition),
+                        held_out=tuple(t.to(device) for t in self.held_out))
         if "_fingerprint" in self.__dict__:
             object.__setattr__(moved, "_fingerprint", self.__dict__["_fingerprint"])
         return moved

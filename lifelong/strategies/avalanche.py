@@ -93,6 +93,8 @@ class AvalancheStrategy(SGDStrategy):
     (tested for every supported class).
     """
 
+    handles_regression = False
+
     def __init__(self, *, avalanche_class: Annotated[str, Choice(*SUPPORTED)] = "Naive", args: dict | None = None,
                  replay_mem_size: NonNegInt = 0, reset_optimizer: bool = True, eval_batch_size: PositiveInt = 256,
                  **kwargs):

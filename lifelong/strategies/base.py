@@ -19,7 +19,7 @@ from typing import Annotated
 import torch
 import torch.nn.functional as F
 
-from lifelong.config import keyword_params, Choice, Fraction, NonNegFloat, PositiveFloat, PositiveInt
+from lifelong.config import ConfigError, keyword_params, Choice, Fraction, NonNegFloat, PositiveFloat, PositiveInt
 from lifelong.models import ModelName, build_model
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
 
@@ -31,6 +31,11 @@ class NonFiniteLoss(RuntimeError):
 class Strategy:
     """What every learner offers to a run."""
 
+    #: Whether the method can learn regression streams (a loss on real-valued targets); the
+    #: classification-only ones (distillation of class probabilities, class-balanced memories,
+    #: prototypes) refuse them in ``setup``.
+    handles_regression = False
+
     def setup(self, info: StreamInfo, *, seed: int = 0, device="cpu") -> None:
         """Build the learner for a stream of this shape, from scratch."""
         raise NotImplementedError
@@ -40,7 +45,8 @@ class Strategy:
         raise NotImplementedError
 
     def predict(self, x: torch.Tensor, info: TaskInfo) -> torch.Tensor:
-        """Predicted labels for a batch of inputs of a task described by ``info``."""
+        """Predicted labels for a batch of inputs of a task described by ``info`` (in a regression
+        stream: the predicted targets)."""
         raise NotImplementedError
 
     def adapt(self, x: torch.Tensor, y: torch.Tensor, info: TaskInfo) -> "Strategy":
@@ -60,6 +66,18 @@ class Strategy:
     def n_parameters(self) -> int:
         return 0
 
+    def check_setting(self, info: StreamInfo) -> None:
+        """Refuse, with one line, a stream this method cannot learn."""
+        if info.setting == "regression" and not self.handles_regression:
+            raise ConfigError(f"{type(self).__name__} is a classification method and cannot learn a regression "
+                              "stream", field="strategy", value=getattr(self, "name", type(self).__name__.lower()))
+
+    def step_done(self) -> None:
+        """Called by a learner after each optimisation step; an evaluator may listen (learning-curve area)."""
+        hook = self.__dict__.get("on_step")
+        if hook is not None:
+            hook(self)
+
 
 class SGDStrategy(Strategy):
     """Mini-batch SGD over each task's tensors: fine-tuning unless a subclass changes a step.
@@ -67,8 +85,10 @@ class SGDStrategy(Strategy):
     Class-incremental: trained on all outputs, predicts among the classes seen so
     far. Task-incremental: training and prediction are masked to the task's
     classes (a multi-head network sharing one output layer). Domain-incremental:
-    all classes, no mask.
+    all classes, no mask. Regression: mean squared error on the outputs, which are the prediction.
     """
+
+    handles_regression = True
 
     state_attrs: tuple[str, ...] = ("seen", "task_masks")
 
@@ -84,7 +104,9 @@ class SGDStrategy(Strategy):
     # --- building ---------------------------------------------------------------------
 
     def setup(self, info: StreamInfo, *, seed: int = 0, device="cpu") -> None:
+        self.check_setting(info)
         self.info, self.seed, self.device = info, seed, torch.device(device)
+        self.regression = info.setting == "regression"
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.net = self.new_net(seed)
         self.seen = torch.zeros(info.n_classes, dtype=torch.bool, device=self.device)
@@ -119,6 +141,7 @@ class SGDStrategy(Strategy):
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
                 loss = self.update(x[idx], y[idx], None if t is None else t[idx], epoch)
+                self.step_done()
             if not torch.isfinite(loss):
                 raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
         self.after_task(task)
@@ -144,7 +167,11 @@ class SGDStrategy(Strategy):
 
     def training_step(self, x, y, t) -> torch.Tensor:
         """The loss on one mini-batch; ``t`` holds per-sample task labels in task-incremental streams."""
-        return F.cross_entropy(self.logits(x, t), y)
+        return self.loss(self.logits(x, t), y)
+
+    def loss(self, out, y) -> torch.Tensor:
+        """The task loss of outputs ``out`` against targets ``y``: cross-entropy, or MSE in regression."""
+        return F.mse_loss(out, y) if self.regression else F.cross_entropy(out, y)
 
     def logits(self, x, t=None) -> torch.Tensor:
         """Network outputs, masked to each sample's task classes when task labels are given."""
@@ -157,7 +184,7 @@ class SGDStrategy(Strategy):
 
     def before_task(self, task: Task) -> None:
         self.task_label = task.task_label  # of the task being learned
-        classes = torch.tensor(task.classes, device=self.device)
+        classes = torch.tensor(task.classes, dtype=torch.long, device=self.device)
         self.seen[classes] = True
         if task.task_label >= len(self.task_masks):
             grown = torch.zeros(task.task_label + 1, self.info.n_classes, dtype=torch.bool, device=self.device)
@@ -173,6 +200,8 @@ class SGDStrategy(Strategy):
     def prediction_mask(self, info: TaskInfo):
         """Which outputs may be predicted: the task's classes (task-incremental), the classes seen
         so far (class-incremental), or all (domain-incremental, or before anything was seen)."""
+        if self.regression:
+            return None
         if info.classes is not None:
             mask = torch.zeros(self.info.n_classes, dtype=torch.bool, device=self.device)
             mask[list(info.classes)] = True
@@ -188,6 +217,8 @@ class SGDStrategy(Strategy):
             out = self.net(x)
         finally:
             self.net.train()
+        if self.regression:
+            return out
         mask = self.prediction_mask(info)
         if mask is not None:
             out = out.masked_fill(~mask, float("-inf"))
@@ -202,14 +233,15 @@ class SGDStrategy(Strategy):
     def fine_tune(self, x, y, info: TaskInfo) -> None:
         """``adapt_steps`` full-batch steps of the training optimizer at ``adapt_lr`` (default: the
         training ``lr``) on a support set, whose classes become predictable."""
-        self.seen[y.unique()] = True
+        if not self.regression:
+            self.seen[y.unique()] = True
         mask = self.prediction_mask(info)
         opt = self.new_optimizer(self.net.parameters(), lr=self.adapt_lr)
         for _ in range(self.adapt_steps):
             out = self.net(x)
             if mask is not None:
                 out = out.masked_fill(~mask, float("-inf"))
-            loss = F.cross_entropy(out, y)
+            loss = self.loss(out, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -29,7 +29,7 @@ class DER(SGDStrategy):
 
     def training_step(self, x, y, t):
         out = self.net(x)
-        loss = F.cross_entropy(self.masked(out, t), y)
+        loss = self.loss(self.masked(out, t), y)
         if len(self.memory):
             loss = loss + self.replay_loss(len(y))
         task = {} if t is None else {"t": t}

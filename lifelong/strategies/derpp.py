@@ -1,6 +1,5 @@
 """DER++ (Buzzega et al. 2020, "Dark Experience for General Continual Learning: a Strong, Simple
 Baseline"): Dark Experience Replay with a cross-entropy term on the stored labels as well."""
-import torch.nn.functional as F
 
 from lifelong.config import NonNegFloat
 from lifelong.strategies.der import DER
@@ -19,4 +18,4 @@ class DERPP(DER):
     def replay_loss(self, n):
         dark = super().replay_loss(n)  # α · MSE on the first memory batch
         m = self.memory.sample(n, self.generator)
-        return dark + self.beta * F.cross_entropy(self.masked(self.net(m["x"]), m.get("t")), m["y"])
+        return dark + self.beta * self.loss(self.masked(self.net(m["x"]), m.get("t")), m["y"])

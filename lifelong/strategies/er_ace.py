@@ -17,6 +17,8 @@ class ERACE(Replay):
     holds the current task too.
     """
 
+    handles_regression = False
+
     def training_step(self, x, y, t):
         present = torch.zeros(self.info.n_classes, dtype=torch.bool, device=self.device)
         present[y] = True

@@ -3,7 +3,6 @@
 from typing import Annotated
 
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 from lifelong.config import Choice, Fraction, NonNegFloat, PositiveInt
@@ -66,7 +65,7 @@ class EWC(SGDStrategy):
             out = functional_call(self.net, p, (xi[None],))
             if mask is not None:
                 out = out.masked_fill(~mask, float("-inf"))
-            return F.cross_entropy(out, yi[None])
+            return self.loss(out, yi[None])
 
         fisher = {k: torch.zeros_like(v) for k, v in params.items()}
         per_sample = vmap(grad(nll), in_dims=(None, 0, 0))

@@ -17,6 +17,8 @@ class GDumb(SGDStrategy):
     reseeded the same way, so the network depends on nothing but the memory and the seed.
     """
 
+    handles_regression = False
+
     state_attrs = SGDStrategy.state_attrs + ("memory",)
 
     def __init__(self, *, buffer_size: NonNegInt = 200, **kwargs):

@@ -36,6 +36,8 @@ class ICaRL(SGDStrategy):
     incremental ones bring no new classes after the first task, so iCaRL refuses them.
     """
 
+    handles_regression = False
+
     state_attrs = SGDStrategy.state_attrs + ("exemplars", "class_means")
 
     def __init__(self, *, buffer_size: NonNegInt = 200, **kwargs):
@@ -43,6 +45,7 @@ class ICaRL(SGDStrategy):
         self.buffer_size = buffer_size
 
     def setup(self, info, *, seed=0, device="cpu"):
+        self.check_setting(info)
         if info.setting == "domain-incremental":
             raise ConfigError("iCaRL learns new classes task by task: it needs a class- or task-incremental "
                               "stream", field="setting", value=info.setting)

@@ -24,6 +24,8 @@ class LwF(SGDStrategy):
     masks, which ``state_dict`` already holds, so they need no saving of their own.
     """
 
+    handles_regression = False
+
     def __init__(self, *, alpha: NonNegFloat = 1.0, temperature: PositiveFloat = 2.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha, self.temperature = alpha, temperature

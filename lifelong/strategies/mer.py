@@ -14,7 +14,6 @@ written back to the network once per incoming batch.
 from typing import Annotated
 
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, grad_and_value
 
 from lifelong.config import NonNegInt, PositiveFloat, PositiveInt, Range
@@ -81,4 +80,4 @@ class MER(SGDStrategy):
         return chunks
 
     def loss(self, params, x, y, t):
-        return F.cross_entropy(self.masked(functional_call(self.net, params, (x,)), t), y)
+        return self.loss(self.masked(functional_call(self.net, params, (x,)), t), y)

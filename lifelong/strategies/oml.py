@@ -24,7 +24,6 @@ discarded). A task is caught up once it has left the stream for the memory, so t
 stream scores low; a smaller ``inner_lr`` narrows the gap and weakens the meta-learning.
 """
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, grad
 
 from lifelong.config import NonNegInt, PositiveFloat, PositiveInt
@@ -69,7 +68,7 @@ class OML(SGDStrategy):
         return head
 
     def head_loss(self, head, h, y, t):
-        return F.cross_entropy(self.masked(functional_call(self.net.head, head, (h,)), t), y)
+        return self.loss(self.masked(functional_call(self.net.head, head, (h,)), t), y)
 
     def after_task(self, task):
         if self.buffer_size == 0:  # draw no random numbers: an empty memory stays empty

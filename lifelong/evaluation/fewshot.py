@@ -1,0 +1,142 @@
+"""Few-shot adaptation at each task's arrival, and the learning-curve area.
+
+``FewShot``: before the learner trains on task i, draw K-shot support sets from the task's
+training data (K labelled examples per class, or K points of a regression task), ask the learner
+for a copy adapted to them (``strategy.adapt``) and score that copy on the task's test set. Every
+strategy is measured: the default ``adapt`` fine-tunes a copy of the network. After the stream,
+the same is done on the stream's held-out tasks (classes or functions never trained on).
+
+``LearningCurve``: A-GEM's LCA_β (Chaudhry et al. 2019, "Efficient Lifelong Learning with A-GEM"):
+the accuracy on task k before its first mini-batch and after each of the first β.
+
+The support sets depend on the run's seed, the task, K and the draw only, so every strategy run
+with the same seed is scored on the same supports (paired comparisons).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from lifelong.evaluation import metrics
+from lifelong.evaluation.evaluators import Evaluator, score
+from lifelong.scenarios.stream import Stream, Task
+
+
+def support_set(task: Task, k: int, generator: torch.Generator, regression: bool):
+    """K examples per class of ``task`` (all of a class's examples when it has fewer), or K points of a
+    regression task, drawn without replacement from its training data."""
+    y = task.y_train.cpu()
+    if regression:
+        idx = torch.randperm(len(y), generator=generator)[:k]
+    else:
+        picks = []
+        for c in task.classes:
+            of_c = (y == c).nonzero().flatten()
+            picks.append(of_c[torch.randperm(len(of_c), generator=generator)[:k]])
+        idx = torch.cat(picks) if picks else torch.zeros(0, dtype=torch.long)
+    idx = idx.to(task.y_train.device)
+    return task.x_train[idx], task.y_train[idx]
+
+
+class FewShot(Evaluator):
+    """K-shot adaptation score at each task's arrival (before training on it) and on held-out tasks.
+
+    Collected as ``fewshot = {"metric", "shots", "draws", "tasks": [{"task": i, "k": {"5": {"mean", "std"}}}],
+    "held_out": {"k": {...}} or None}`` (mean and std over draws; for held-out tasks over every task and
+    draw); metrics ``fewshot_at_arrival`` (per K, mean over the tasks after the first) and
+    ``fewshot_held_out`` (per K).
+    """
+
+    def __init__(self, shots: Sequence[int] = (1, 5, 10), draws: int = 5):
+        if not shots or any(int(k) < 1 for k in shots) or draws < 1:
+            raise ValueError(f"shots must be positive integers and draws at least 1, got {shots!r} and {draws!r}")
+        self.shots, self.draws = [int(k) for k in shots], int(draws)
+
+    def before_stream(self, strategy, stream):
+        self.seed = int(getattr(strategy, "seed", 0))
+        self.metric = stream.metric
+        self.tasks: list[dict] = []
+        self.held_out: dict | None = None
+
+    def before_task(self, strategy, stream, i):
+        cells = {str(k): _mean_std(self.scores(strategy, stream, stream[i], k, i)) for k in self.shots}
+        self.tasks.append({"task": i, "k": cells})
+
+    def after_task(self, strategy, stream, i):
+        if i == len(stream) - 1 and stream.held_out:
+            self.held_out = {"n_tasks": len(stream.held_out), "k": {
+                str(k): _mean_std([s for j, task in enumerate(stream.held_out)
+                                   for s in self.scores(strategy, stream, task, k, len(stream) + j)])
+                for k in self.shots}}
+
+    def scores(self, strategy, stream: Stream, task: Task, k: int, position: int) -> list[float]:
+        """One score per draw: the copy adapted to a K-shot support of ``task``, tested on its test set."""
+        out = []
+        info = stream.info_of(task)
+        for d in range(self.draws):
+            g = torch.Generator().manual_seed(((self.seed * 1_000_003 + position) * 1009 + k) * 101 + d)
+            x, y = support_set(task, k, g, stream.regression)
+            adapted = strategy.adapt(x, y, info)
+            out.append(score(adapted, task.x_test, task.y_test, info, self.metric))
+        return out
+
+    def result(self):
+        fs = {"metric": self.metric, "shots": self.shots, "draws": self.draws, "tasks": self.tasks,
+              "held_out": self.held_out}
+        later = self.tasks[1:] or self.tasks
+        found = {"fewshot_at_arrival": {str(k): float(np.mean([t["k"][str(k)]["mean"] for t in later]))
+                                        for k in self.shots} if later else None}
+        if self.held_out is not None:
+            found["fewshot_held_out"] = {k: v["mean"] for k, v in self.held_out["k"].items()}
+        return {"fewshot": fs, "metrics": found}
+
+
+class LearningCurve(Evaluator):
+    """Accuracy on task k before its first mini-batch and after each of its first ``beta`` steps;
+    metric ``lca`` = LCA_β (A-GEM). Learners report a step through ``Strategy.step_done``; a task
+    with fewer steps than β keeps its last accuracy for the rest. Not defined for regression streams."""
+
+    def __init__(self, beta: int = 10):
+        if beta < 0:
+            raise ValueError(f"beta must be a non-negative integer, got {beta!r}")
+        self.beta = int(beta)
+
+    def before_stream(self, strategy, stream):
+        self.curves: list[list[float]] = []
+        self.active = not stream.regression
+
+    def before_task(self, strategy, stream, i):
+        if not self.active:
+            return
+        task, info = stream[i], stream.task_info(i)
+
+        def on_step(learner):
+            if len(self.current) <= self.beta:
+                self.current.append(score(learner, task.x_test, task.y_test, info, "accuracy"))
+
+        self.current = []
+        on_step(strategy)
+        strategy.__dict__["on_step"] = on_step
+
+    def after_task(self, strategy, stream, i):
+        if not self.active:
+            return
+        strategy.__dict__.pop("on_step", None)
+        curve = self.current + [self.current[-1]] * (self.beta + 1 - len(self.current))
+        self.curves.append(curve)
+        del self.current
+
+    def state_dict(self):
+        return {"beta": self.beta, "curves": [list(c) for c in self.curves], "active": self.active}
+
+    def result(self):
+        if not self.active:
+            return {}
+        found = {"lca": metrics.lca(self.curves, self.beta)} if self.curves else {}
+        return {"learning_curves": self.curves, "lca_beta": self.beta, "metrics": found}
+
+
+def _mean_std(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
