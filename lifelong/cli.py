@@ -26,20 +26,40 @@ def _pct(v) -> str:
     return "   n/a" if v is None else f"{100 * v:6.1f}"
 
 
+def _num(v) -> str:
+    return "   n/a" if v is None else f"{v:6.3f}"
+
+
 def format_result(result) -> str:
-    """The accuracy matrix and the main metrics as a plain-text table."""
+    """The accuracy matrix (test MSE in a regression stream) and the main metrics as a plain-text table.
+    Streams of more than 12 tasks show the first and last rows and columns only."""
     R = result.accuracy_matrix
     T = len(R)
+    regression = result.metric == "mse"
+    fmt = _num if regression else _pct
+    cols = list(range(T)) if T <= 12 else [*range(6), *range(T - 6, T)]
+    what = "test MSE" if regression else "accuracy (%)"
     lines = [f"{result.strategy} on {result.scenario} ({result.setting}), seed {result.seed}",
-             "accuracy (%) on each task (columns) after training on each task (rows):",
-             "            " + "".join(f"  task{j + 1:<2d}" for j in range(T))]
-    lines.append("  random    " + "".join(f"  {_pct(v)}" for v in result.random_init_accuracy))
-    for i, row in enumerate(R):
-        lines.append(f"  after {i + 1:<3d} " + "".join(f"  {_pct(v)}" for v in row))
+             f"{what} on each task (columns) after training on each task (rows):",
+             "            " + "".join(f"  task{j + 1:<2d}" for j in cols)]
+    lines.append("  random    " + "".join(f"  {fmt(result.random_init_accuracy[j])}" for j in cols))
+    for i in cols:
+        lines.append(f"  after {i + 1:<3d} " + "".join(f"  {fmt(R[i][j])}" for j in cols))
     m = result.metrics
     lines.append("")
-    lines.append(f"  ACC {_pct(m.get('acc'))}   BWT {_pct(m.get('bwt'))}   FWT {_pct(m.get('fwt'))}"
-                 f"   forgetting {_pct(m.get('forgetting'))}   (GEM / Chaudhry, %)")
+    if regression:
+        lines.append(f"  MSE {_num(m.get('mse'))}   BWT {_num(m.get('bwt'))}   FWT {_num(m.get('fwt'))}"
+                     f"   forgetting {_num(m.get('forgetting'))}   (test MSE; BWT < 0 means the error grew)")
+    else:
+        lines.append(f"  ACC {_pct(m.get('acc'))}   BWT {_pct(m.get('bwt'))}   FWT {_pct(m.get('fwt'))}"
+                     f"   forgetting {_pct(m.get('forgetting'))}   (GEM / Chaudhry, %)")
+    if m.get("lca") is not None:
+        lines.append(f"  LCA {_pct(m['lca'])}   (A-GEM, first {result.extra.get('lca_beta')} mini-batches, %)")
+    for key, label in (("fewshot_at_arrival", "at each task's arrival (tasks after the first)"),
+                       ("fewshot_held_out", "on held-out tasks after the stream")):
+        if m.get(key):
+            shots = "   ".join(f"{k}-shot {fmt(v)}" for k, v in m[key].items())
+            lines.append(f"  few-shot {'MSE' if regression else '%'} {label}: {shots}")
     lines.append(f"  trained in {sum(result.timings['train_s']):.1f}s, evaluated in {sum(result.timings['eval_s']):.1f}s"
                  f" on {result.device}")
     return "\n".join(lines)
@@ -58,14 +78,34 @@ def _parse_overrides(items: list[str]) -> dict:
     return overrides
 
 
+def _parse_shots(text: str):
+    """``"1,5,10"`` -> [1, 5, 10]; ``"none"`` -> None (few-shot evaluation off)."""
+    if text.strip().lower() in ("none", "off", "0"):
+        return None
+    try:
+        shots = [int(k) for k in text.split(",")]
+    except ValueError:
+        shots = []
+    if not shots or min(shots) < 1:
+        raise ConfigError("expected comma-separated positive K values, or none", field="--shots", value=text)
+    return shots
+
+
 def cmd_run(args) -> int:
     import lifelong as ll
 
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError("exists and is not a folder", field="--out", value=str(out))
+    from lifelong.evaluation import standard_evaluators
+
     stream = ll.load_scenario(args.scenario, seed=args.seed)
     strategy = ll.load_strategy(args.strategy, **_parse_overrides(args.set))
+    shots = _parse_shots(args.shots)
+    if args.draws < 1:
+        raise ConfigError("expected a positive number of support draws", field="--draws", value=args.draws)
+    if args.lca < 0:
+        raise ConfigError("expected a non-negative number of mini-batches", field="--lca", value=args.lca)
 
     def progress(i, partial, _checkpoint):
         seen = partial.accuracy_matrix[i][: i + 1]
@@ -74,7 +114,8 @@ def cmd_run(args) -> int:
 
     strategy.setup(stream.info, seed=args.seed)  # a method refuses a stream it cannot learn here, before any output
     print(f"running {args.strategy} on {args.scenario} ({len(stream)} tasks), seed {args.seed}", file=sys.stderr)
-    result = ll.run(strategy, stream, seed=args.seed, device=args.device, on_task_end=progress)
+    evaluators = standard_evaluators(None if shots is None else {"shots": shots, "draws": args.draws}, args.lca)
+    result = ll.run(strategy, stream, seed=args.seed, device=args.device, on_task_end=progress, evaluators=evaluators)
     print(format_result(result))
     if out is not None:
         path = result.save(out / "result.json")
@@ -160,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     r.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a strategy field, e.g. --set lr=0.1 (repeatable)")
+    r.add_argument("--shots", default="1,5,10", metavar="K,K,...",
+                   help="few-shot adaptation at each task's arrival with these K (default 1,5,10); none: off")
+    r.add_argument("--draws", type=int, default=5, help="support sets drawn per task and K (default 5)")
+    r.add_argument("--lca", type=int, default=10, metavar="BETA",
+                   help="learning-curve area over the first BETA mini-batches of each task (default 10)")
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("compare", help="an experiment grid (scenarios x strategies x seeds) and its report")

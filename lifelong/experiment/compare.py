@@ -73,6 +73,7 @@ def prepare(experiment: Experiment, out: Path | None = None) -> tuple[Store, lis
     Raises ConfigError when the folder holds a different experiment.
     """
     from lifelong.scenarios import load_scenario
+    from lifelong.strategies import build_strategy
 
     out_dir = Path(out) if out is not None else experiment.output_dir()
     if out_dir.exists() and not out_dir.is_dir():
@@ -86,8 +87,17 @@ def prepare(experiment: Experiment, out: Path | None = None) -> tuple[Store, lis
                           "or delete this one", field="out", value=str(out_dir))
     if stored is None and out_dir.is_dir() and any(out_dir.iterdir()):
         raise ConfigError("is not empty and holds no lifelong experiment", field="out", value=str(out_dir))
-    fingerprints = {(sc, seed): load_scenario(sc, seed=seed).fingerprint
-                    for sc in experiment.scenarios for seed in experiment.seeds}
+    fingerprints = {}
+    for sc in experiment.scenarios:
+        for seed in experiment.seeds:
+            stream = load_scenario(sc, seed=seed)
+            fingerprints[sc, seed] = stream.fingerprint
+        for entry in experiment.strategies:  # an incompatible pair is refused before anything runs
+            try:
+                build_strategy(entry.spec).check_setting(stream.info)
+            except ConfigError as e:
+                raise ConfigError(f"{e.message} ({sc} is {stream.setting})", field="strategies",
+                                  value=entry.label) from None
     return store, experiment.runs(fingerprints)
 
 
@@ -137,6 +147,7 @@ def execute(store_path: str, run: RunSpec) -> str:
     import torch
 
     import lifelong as ll
+    from lifelong.evaluation import standard_evaluators
     from lifelong.strategies import build_strategy
 
     torch.set_num_threads(1)
@@ -155,8 +166,9 @@ def execute(store_path: str, run: RunSpec) -> str:
             if i < last:
                 store.save_checkpoint(run.key, state)
 
+        fewshot, lca = run.evaluators or (None, None)
         result = ll.run(strategy, stream, seed=run.seed, checkpoint=store.load_checkpoint(run.key),
-                        on_task_end=checkpoint)
+                        on_task_end=checkpoint, evaluators=standard_evaluators(fewshot, lca))
     except Exception as e:  # recorded, and the grid goes on
         store.record(run.key, **ident, error=f"{type(e).__name__}: {e}")
         return "failed"

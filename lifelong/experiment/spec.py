@@ -8,6 +8,8 @@
       - {preset: replay, label: replay-500, buffer_size: 500}   # a preset with overrides
     seeds: 3                  # or a list: [0, 1, 2]
     reference: naive          # paired comparisons against this strategy (optional)
+    fewshot: {shots: [1, 5, 10], draws: 5}   # few-shot adaptation at each task's arrival; false: off
+    lca: 10                   # learning-curve area over the first 10 mini-batches of each task; false: off
     out: reports/my-experiment  # optional; default reports/<name>
 
 ``lifelong compare`` with no file runs the embedded default (``default.yaml`` in this package).
@@ -19,11 +21,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifelong.config import ConfigError, PositiveInt, check_value, find_preset, load_yaml
+from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_value, find_preset, load_yaml
 from lifelong.strategies import build_strategy
 
 DEFAULT = Path(__file__).with_name("default.yaml")
-FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "out")
+FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "fewshot", "lca", "out")
+FEWSHOT_DEFAULT = {"shots": [1, 5, 10], "draws": 5}
+LCA_DEFAULT = 10
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class RunSpec:
     strategy: StrategyEntry
     seed: int
     fingerprint: str  # of the stream this scenario and seed give
+    evaluators: tuple = ()  # (fewshot settings or None, lca beta or None)
 
     @property
     def key(self) -> str:
@@ -48,7 +53,8 @@ class RunSpec:
         from lifelong import __version__
 
         ident = {"scenario": self.scenario, "strategy": self.strategy.label, "spec": self.strategy.spec,
-                 "seed": self.seed, "fingerprint": self.fingerprint, "version": __version__}
+                 "seed": self.seed, "fingerprint": self.fingerprint, "version": __version__,
+                 "evaluators": list(self.evaluators)}
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -59,6 +65,8 @@ class Experiment:
     strategies: list[StrategyEntry]
     seeds: list[int]
     reference: str | None = None
+    fewshot: dict | None = None
+    lca: int | None = None
     description: str = ""
     out: Path | None = None
     source: str = "default"  # the file it was read from
@@ -66,14 +74,14 @@ class Experiment:
     def runs(self, fingerprints: dict[tuple[str, int], str]) -> list[RunSpec]:
         """The grid, in a fixed order: seed-major, so early results cover every strategy.
         ``fingerprints[(scenario, seed)]`` is the fingerprint of that stream."""
-        return [RunSpec(sc, st, seed, fingerprints[sc, seed])
+        return [RunSpec(sc, st, seed, fingerprints[sc, seed], (self.fewshot, self.lca))
                 for seed in self.seeds for sc in self.scenarios for st in self.strategies]
 
     def definition(self) -> dict:
         """The resolved definition: written to experiment.yaml and compared on resume."""
         return {"name": self.name, "description": self.description, "scenarios": list(self.scenarios),
                 "strategies": [{"label": s.label, **s.spec} for s in self.strategies],
-                "seeds": list(self.seeds), "reference": self.reference}
+                "seeds": list(self.seeds), "reference": self.reference, "fewshot": self.fewshot, "lca": self.lca}
 
     def output_dir(self) -> Path:
         return self.out if self.out is not None else Path("reports") / self.name
@@ -134,12 +142,26 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
     reference = spec.get("reference")
     if reference is not None and reference not in labels:
         raise ConfigError(f"not one of the strategies ({', '.join(labels)})", field="reference", value=reference)
+    fewshot = spec.get("fewshot", FEWSHOT_DEFAULT)
+    if fewshot is not False:
+        fewshot = check_value("fewshot", fewshot, dict)
+        unknown = sorted(set(fewshot) - {"shots", "draws"})
+        if unknown:
+            raise ConfigError("unknown field (known: shots, draws)", field=f"fewshot.{unknown[0]}")
+        shots = check_value("fewshot.shots", fewshot.get("shots", FEWSHOT_DEFAULT["shots"]), list[PositiveInt])
+        if not shots:
+            raise ConfigError("expected at least one K", field="fewshot.shots", value=shots)
+        fewshot = {"shots": shots,
+                   "draws": check_value("fewshot.draws", fewshot.get("draws", FEWSHOT_DEFAULT["draws"]), PositiveInt)}
+    lca = spec.get("lca", LCA_DEFAULT)
+    if lca is not False:
+        lca = check_value("lca", lca, NonNegInt)
     out = spec.get("out")
     if out is not None:
         out = Path(check_value("out", out, str))
         out = out if out.is_absolute() or file == DEFAULT else file.parent / out
     return Experiment(name=name, scenarios=scenarios, strategies=strategies, seeds=seeds, reference=reference,
-                      description=str(spec.get("description", "")), out=out, source=label)
+                      fewshot=fewshot or None, lca=None if lca is False else lca, description=str(spec.get("description", "")), out=out, source=label)
 
 
 def _relative(name: str, file: Path) -> str:

@@ -44,11 +44,13 @@ class ICaRL(SGDStrategy):
         super().__init__(**kwargs)
         self.buffer_size = buffer_size
 
-    def setup(self, info, *, seed=0, device="cpu"):
-        self.check_setting(info)
+    def check_setting(self, info):
+        super().check_setting(info)
         if info.setting == "domain-incremental":
             raise ConfigError("iCaRL learns new classes task by task: it needs a class- or task-incremental "
                               "stream", field="setting", value=info.setting)
+
+    def setup(self, info, *, seed=0, device="cpu"):
         super().setup(info, seed=seed, device=device)
         # exemplars: grouped by class, each class's in herding order
         self.exemplars = {"x": torch.zeros(0, *info.input_shape, device=self.device),
