@@ -18,8 +18,10 @@ from lifelong.evaluation import metrics as M
 from lifelong.experiment.result import RunResult
 from lifelong.reporting import aggregate, build_report, paired_test, summarize
 from lifelong.reporting.figures import slug
+from lifelong.reporting.stats import run_metrics
 from lifelong.reporting.style import PALETTE, paper_style, strategy_styles
-from lifelong.reporting.tables import latex_escape, make_tables, render_csv, render_latex, render_markdown
+from lifelong.reporting.tables import (latex_escape, make_tables, markdown_escape, render_csv, render_latex,
+                                       render_markdown)
 
 SCEN = "split-toy"
 ERROR = "RuntimeError: loss became NaN at task 2 & 50% done"
@@ -325,3 +327,193 @@ def test_make_tables_union_columns():
     assert "lca" in per["other"] and "lca" not in per[SCEN]
     union = make_tables(agg, union_columns=True)
     assert union[0].columns == union[1].columns
+
+
+# ---------------------------------------------------------------------------
+# regression streams (RunResult.metric == "mse") and held-out few-shot
+# ---------------------------------------------------------------------------
+
+REG = "sine-toy"
+
+
+def _mse_matrix(T: int, first: float, rise: float, seed: int) -> list[list[float]]:
+    """Test MSE E[i][j]: ``first`` on a task just trained, growing by ``rise`` per later task; 1.0 + j/T on tasks
+    not trained yet (lower is better)."""
+    e = 0.001 * seed * (1 + 10 * rise)  # a seed effect that differs between strategies
+    return [[first + e + rise * (i - j) if j <= i else 1.0 + j / T for j in range(T)] for i in range(T)]
+
+
+def _reg_fewshot(base: float, seed: int, T: int, held_out: bool) -> dict:
+    tasks = [{"task": t, "k": {"5": {"mean": base + 0.01 * t + 0.002 * seed, "std": 0.01},
+                               "20": {"mean": base / 2 + 0.005 * t, "std": 0.01}}} for t in range(T)]
+    held = None
+    if held_out:
+        held = {"n_tasks": 3, "k": {"5": {"mean": base + 0.1 + 0.002 * seed, "std": 0.02},
+                                    "20": {"mean": base / 2 + 0.1, "std": 0.02}}}
+    return {"metric": "mse", "shots": [5, 20], "draws": 2, "tasks": tasks, "held_out": held}
+
+
+def make_regression_result(strategy, seed, first, rise, *, T=4, scenario=REG, fewshot=None,
+                           held_out=True) -> RunResult:
+    E = _mse_matrix(T, first, rise, seed)
+    b = [1.2] * T
+    metrics = M.regression_summary(E, b)
+    extra = {}
+    if fewshot is not None:
+        fs = _reg_fewshot(fewshot, seed, T, held_out)
+        extra["fewshot"] = fs
+        metrics["fewshot_at_arrival"] = {k: float(np.mean([t["k"][k]["mean"] for t in fs["tasks"][1:]]))
+                                         for k in ("5", "20")}
+        if held_out:
+            metrics["fewshot_held_out"] = {k: v["mean"] for k, v in fs["held_out"]["k"].items()}
+    return RunResult(scenario=scenario, strategy=strategy, seed=seed, setting="domain-incremental",
+                     stream_fingerprint="f", config={}, versions={}, accuracy_matrix=E, random_init_accuracy=b,
+                     metrics=metrics, timings={"train_s": [1.0] * T, "eval_s": [0.1] * T, "total_s": 1.0},
+                     metric="mse", status="finished", extra=extra)
+
+
+def regression_grid(T: int = 4, fewshot: bool = False) -> list[RunResult]:
+    out = []
+    for seed in range(3):
+        out.append(make_regression_result("naive", seed, 0.05, 0.04, T=T, fewshot=0.3 if fewshot else None))
+        out.append(make_regression_result("replay_er", seed, 0.05, 0.01, T=T, fewshot=0.25 if fewshot else None))
+    return out
+
+
+def _md_rows(md: str, scenario: str) -> tuple[list, dict]:
+    """The header cells and {strategy: cells} of ``scenario``'s Markdown table."""
+    section = md.split(f"# {markdown_escape(scenario)}\n", 1)[1].split("\n#", 1)[0]
+    lines = [ln for ln in section.splitlines() if ln.startswith("| ")]
+    cells = [[c.strip() for c in ln.split("|")[1:-1]] for ln in lines]
+    return cells[0], {c[0]: c for c in cells[1:]}
+
+
+def test_regression_table_shows_mse_unscaled_with_lower_is_better_bold():
+    agg = aggregate(regression_grid(), reference="naive")
+    assert agg.is_regression(REG)
+    head, rows = _md_rows(render_markdown(agg), REG)
+    assert head == ["Strategy", "Seeds", "MSE", "p (MSE)", "BWT", "FWT", "Forgetting", "Forgetting (first)"]
+    assert not any("ACC" in h or "DR" in h or "%" in h for h in head)
+    col = {h: i for i, h in enumerate(head)}
+    summaries = {s: [M.regression_summary(_mse_matrix(4, 0.05, rise, seed), [1.2] * 4) for seed in range(3)]
+                 for s, rise in (("naive", 0.04), ("replay\\_er", 0.01))}
+    for strategy, sums in summaries.items():
+        for key, label in (("mse", "MSE"), ("bwt", "BWT"), ("forgetting", "Forgetting")):
+            mean = np.mean([m[key] for m in sums])
+            cell = rows[strategy][col[label]].strip("*")
+            assert float(cell.split(" ± ")[0]) == pytest.approx(mean, abs=5e-4)  # as it is, not x100
+    # replay_er has the lower MSE and forgetting and the higher (less negative) BWT: bold there, not on naive
+    for label in ("MSE", "BWT", "Forgetting"):
+        assert rows["replay\\_er"][col[label]].startswith("**"), label
+        assert not rows["naive"][col[label]].startswith("**"), label
+    assert rows["replay\\_er"][col["MSE"]] == "**0.0661 ± 0.0011**"
+    assert rows["naive"][col["p (MSE)"]] == "ref."
+    mse = {s: [m["mse"] for m in sums] for s, sums in summaries.items()}
+    p = agg.group(REG, "replay_er").tests["mse"].p
+    assert p == pytest.approx(sps.ttest_rel(mse["replay\\_er"], mse["naive"]).pvalue)
+    assert "Regression scenarios show the test MSE" in render_markdown(agg)
+
+
+def test_regression_run_metrics_and_old_results_default_to_accuracy():
+    r = make_regression_result("naive", 0, 0.05, 0.04)
+    m = run_metrics(r)
+    assert m["mse"] == pytest.approx(r.metrics["mse"]) and "acc" not in m
+    assert not any(k.startswith("dr_") for k in m)
+    old = make_result("naive", 0, 0.9, 0.4).to_dict()
+    del old["metric"]  # results written before regression streams existed
+    assert run_metrics(old)["acc"] == pytest.approx(old["metrics"]["acc"])
+    assert not aggregate([old]).is_regression(SCEN)
+    with pytest.raises(ValueError, match="mix accuracy and MSE"):
+        aggregate([make_result("ewc", 0, 0.9, 0.4, scenario=REG), r])
+
+
+def test_mixed_report_keeps_classification_tables_and_splits_latex():
+    alone = make_tables(aggregate(grid(), reference="naive"))[0]
+    agg = aggregate(grid() + regression_grid(), reference="naive")
+    tables = {t.scenario: t for t in make_tables(agg)}
+    assert tables[SCEN] == alone  # the classification scenario is shown as without the regression one
+    assert "acc" not in [k for k, _ in tables[REG].columns] and "mse" in [k for k, _ in tables[REG].columns]
+    tex = render_latex(agg)
+    assert tex.count(r"\begin{tabular}") == 2 and "$p$ (MSE)" in tex and "$p$ (ACC)" in tex
+    reg_block = tex.split(r"\begin{tabular}")[2]
+    assert "ACC" not in reg_block and r"\%" not in reg_block
+    rows = {(r["scenario"], r["strategy"]): r for r in csv.DictReader(io.StringIO(render_csv(agg)))}
+    assert rows[REG, "naive"]["metric"] == "mse" and rows[SCEN, "naive"]["metric"] == "accuracy"
+    assert rows[REG, "naive"]["acc_mean"] == "" and float(rows[REG, "naive"]["mse_mean"]) == pytest.approx(0.1114)
+
+
+def _with_held_out(results, values):
+    """Classification results with held-out few-shot accuracies ``values[K] + 0.01 * seed``."""
+    for r in results:
+        if r.status != "finished":
+            continue
+        k = {key: {"mean": v + 0.01 * r.seed, "std": 0.02} for key, v in values.items()}
+        r.extra["fewshot"]["held_out"] = {"n_tasks": 4, "k": k}
+        r.metrics["fewshot_held_out"] = {key: cell["mean"] for key, cell in k.items()}
+    return results
+
+
+def test_held_out_fewshot_columns_follow_the_arrival_ones():
+    agg = aggregate(_with_held_out(grid(fewshot=True), {"1": 0.4, "5": 0.6, "10": 0.7}), reference="naive")
+    t = make_tables(agg)[0]
+    keys = [k for k, _ in t.columns]
+    assert keys.index("fewshot_at_arrival_10") + 1 == keys.index("fewshot_held_out_1")
+    assert keys[keys.index("fewshot_held_out_1"):][:3] == ["fewshot_held_out_1", "fewshot_held_out_5",
+                                                           "fewshot_held_out_10"]
+    head, rows = _md_rows(render_markdown(agg), SCEN)
+    assert "5-shot held-out (%)" in head
+    cell = rows["naive"][head.index("5-shot held-out (%)")]
+    assert cell.strip("*").split(" ± ")[0] == "61.0"  # mean of 0.60, 0.61, 0.62 in percent
+    g = agg.group(SCEN, "naive")
+    assert g.fewshot["held_out"]["5"].mean == pytest.approx(0.61)
+    assert g.fewshot["held_out_tasks"] == [4]
+    # the same numbers when only extra["fewshot"]["held_out"] has them
+    results = _with_held_out(grid(fewshot=True), {"1": 0.4, "5": 0.6, "10": 0.7})
+    for r in results:
+        r.metrics.pop("fewshot_held_out", None)
+    assert aggregate(results).group(SCEN, "naive").summary("fewshot_held_out_5").mean == pytest.approx(0.61)
+
+
+def test_regression_held_out_columns_are_mse():
+    agg = aggregate(regression_grid(fewshot=True), reference="naive")
+    head, rows = _md_rows(render_markdown(agg), REG)
+    i = head.index("5-shot held-out MSE")
+    assert head[i - 2:i + 2] == ["5-shot MSE", "20-shot MSE", "5-shot held-out MSE", "20-shot held-out MSE"]
+    # naive: 0.3 + 0.1 + 0.002 * seed -> 0.402, as it is; replay_er lower -> bold
+    assert rows["naive"][i] == "0.402 ± 0.002"
+    assert rows["replay\\_er"][i] == "**0.352 ± 0.002**"
+
+
+@pytest.fixture(scope="module")
+def long_regression(tmp_path_factory):
+    root = tmp_path_factory.mktemp("long")
+    return root, build_report(regression_grid(T=100, fewshot=True), {"name": "long", "reference": "naive"},
+                              root / "r")
+
+
+def test_regression_figures_for_a_100_task_stream(long_regression):
+    root, out = long_regression
+    figs = root / "r" / "figures"
+    names = [f"{k}_{REG}" for k in ("forgetting", "avg_acc", "summary", "fewshot_k", "fewshot_arrival")]
+    names += [f"heatmap_{REG}_naive", f"heatmap_{REG}_replay_er"]
+    for name in names:
+        for ext in (".pdf", ".png"):
+            assert (figs / (name + ext)).stat().st_size > 1000, name + ext
+    readme = out["readme"].read_text()
+    # the per-task figure shows 10 of the 100 tasks and says which
+    assert "tasks 1, 12, 23, 34, 45, 56, 67, 78, 89, 100 of 100" in readme
+    assert "test MSE (lower is better)" in readme and "accuracy (%)" not in readme
+    assert "held-out tasks" in readme  # the few-shot vs K figure also shows them
+    from PIL import Image
+
+    with Image.open(figs / f"forgetting_{REG}.png") as im:  # 2 rows of 5 panels, not 20 rows
+        assert im.size[1] < im.size[0]
+
+
+def test_regression_report_is_byte_identical_across_builds(tmp_path):
+    a = build_report(regression_grid(fewshot=True), EXPERIMENT, tmp_path / "a")
+    b = build_report(regression_grid(fewshot=True), EXPERIMENT, tmp_path / "b")
+    for rel in ("tables/metrics.md", "tables/metrics.csv", "tables/metrics.tex", "index.html", "README.md",
+                f"figures/heatmap_{REG}_naive.png", f"figures/summary_{REG}.pdf"):
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    assert a["aggregate"].is_regression(REG) and b["aggregate"].is_regression(REG)

@@ -10,11 +10,22 @@ Figures of a scenario (``<scenario>`` is the scenario name made file-safe):
 
 * ``forgetting_<scenario>``: accuracy on each task as training moves on, one
   panel per task, one line per strategy, mean and 95% CI band over seeds.
+  Beyond 20 tasks, 10 evenly spaced tasks (the first and the last among
+  them) get a panel, and the caption names them.
 * ``avg_acc_<scenario>``: mean accuracy over the tasks seen so far.
-* ``heatmap_<scenario>_<strategy>``: the mean accuracy matrix of a strategy.
+* ``heatmap_<scenario>_<strategy>``: the mean accuracy matrix of a strategy
+  (values written in the cells up to 15 tasks).
 * ``summary_<scenario>``: final ACC, BWT and forgetting with 95% CIs.
 * ``fewshot_k_<scenario>`` and ``fewshot_arrival_<scenario>``: only when the
-  runs carry few-shot results.
+  runs carry few-shot results; the first also shows the few-shot score on
+  the held-out tasks (dashed) when the runs have one.
+
+In a regression scenario (the matrix holds test MSEs, lower is better) the
+same figures show the test MSE in its own units: axes scaled to the data
+(logarithmic when the values span more than two orders of magnitude), the
+heatmap's colour scale from the data's range (bright = low error, as bright
+= high accuracy in a classification heatmap), the summary bars MSE, BWT and
+forgetting in MSE units. The file names stay the same.
 
 A strategy with no finished run is left out of the figures (the tables list
 it); with a single seed there is no band; T = 1 gives one-point curves.
@@ -30,6 +41,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator, ScalarFormatter
@@ -40,6 +52,11 @@ from lifelong.reporting.style import COLUMN_WIDTH, DPI, PAGE_WIDTH, StrategyStyl
 __all__ = ["FigureFile", "write_figures", "slug", "save_figure"]
 
 _BAND_ALPHA = 0.18
+#: Beyond this many tasks the per-task figure shows a subset of the tasks and long lines thin their markers.
+_MAX_PANELS = 20
+_SUBSET_PANELS = 10
+#: An MSE axis is logarithmic when its positive values span more than this ratio.
+_LOG_RATIO = 100.0
 
 
 @dataclass(frozen=True)
@@ -117,10 +134,14 @@ def save_figure(fig: Figure, folder: Path, name: str) -> tuple[Path, Path]:
 # ---------------------------------------------------------------------------
 
 
-def _plot_line(ax, x, mean, ci, style: StrategyStyle, label: str, scale: float = 1.0) -> None:
+def _plot_line(ax, x, mean, ci, style: StrategyStyle, label: str, scale: float = 1.0, **extra) -> None:
     x = np.asarray(x, dtype=float)
     y = np.asarray(mean, dtype=float) * scale
-    ax.plot(x, y, label=label, **style.line_kwargs())
+    kwargs = style.line_kwargs()
+    if len(x) > _MAX_PANELS:  # a marker on every point of a long line is a smear
+        kwargs["markevery"] = max(1, round(len(x) / 10))
+    kwargs.update(extra)
+    ax.plot(x, y, label=label, **kwargs)
     if ci is None:
         return
     c = np.asarray(ci, dtype=float) * scale
@@ -141,6 +162,47 @@ def _legend(fig: Figure, names: Sequence[str], styles: dict) -> None:
 def _accuracy_axis(ax) -> None:
     ax.set_ylim(-3, 103)
     ax.yaxis.set_major_locator(FixedLocator([0, 25, 50, 75, 100]))
+
+
+def _log_scale(values) -> bool:
+    """Whether MSE values are best read on a log axis: all positive, spanning more than ``_LOG_RATIO``."""
+    v = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in values]) if values else np.zeros(0)
+    v = v[np.isfinite(v)]
+    return bool(v.size and v.min() > 0 and v.max() / v.min() > _LOG_RATIO)
+
+
+def _mse_axis(ax, label: str, log: bool) -> None:
+    """An MSE axis: scaled to the data (no 0-100 frame), logarithmic when ``log``, labelled so."""
+    if log:
+        ax.set_yscale("log")
+        label += " (log scale)"
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.set_ylabel(label)
+
+
+def _value_axis(ax, metric: str, label: Optional[str], log: bool = False) -> None:
+    """The y axis of a matrix value: accuracy in percent on 0-100, or the test MSE as it is."""
+    if metric == "mse":
+        if label is not None:
+            _mse_axis(ax, label, log)
+        elif log:
+            ax.set_yscale("log")
+    else:
+        _accuracy_axis(ax)
+        if label is not None:
+            ax.set_ylabel(label)
+
+
+def _shown_tasks(T: int) -> list[int]:
+    """The tasks (0-based) that get a panel: all up to ``_MAX_PANELS``, else ``_SUBSET_PANELS`` evenly spaced."""
+    if T <= _MAX_PANELS:
+        return list(range(T))
+    return sorted({int(round(v)) for v in np.linspace(0, T - 1, _SUBSET_PANELS)})
+
+
+def _task_list(tasks: Sequence[int]) -> str:
+    return ", ".join(str(t + 1) for t in tasks)
 
 
 def _task_axis(ax, T: int) -> None:
@@ -181,51 +243,67 @@ def _n_label(groups: Sequence[Group]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _forgetting_figure(groups: list[Group], styles: dict) -> Figure:
+def _forgetting_figure(groups: list[Group], styles: dict, metric: str = "accuracy") -> tuple[Figure, list[int]]:
+    """The per-task curves and the tasks (0-based) that got a panel."""
     T = max(g.n_tasks for g in groups)
-    rows, cols, width, ph = _grid(T)
+    shown = _shown_tasks(T)
+    n = len(shown)
+    scale = 1.0 if metric == "mse" else 100.0
+    log = metric == "mse" and _log_scale([g.matrix_mean[j:, j] for g in groups for j in shown if j < g.n_tasks])
+    rows, cols, width, ph = _grid(n)
     fig = Figure(figsize=(width, ph * rows + 0.35))
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
-    for j in range(rows * cols):
-        ax = axes[j // cols][j % cols]
-        if j >= T:
+    for p in range(rows * cols):
+        ax = axes[p // cols][p % cols]
+        if p >= n:
             ax.set_visible(False)
             continue
+        j = shown[p]
         for g in groups:
             if j >= g.n_tasks:
                 continue
             x = np.arange(j, g.n_tasks) + 1
-            _plot_line(ax, x, g.matrix_mean[j:, j], g.matrix_ci95[j:, j], styles[g.strategy], g.strategy, 100.0)
+            _plot_line(ax, x, g.matrix_mean[j:, j], g.matrix_ci95[j:, j], styles[g.strategy], g.strategy, scale)
         ax.set_title(f"Task {j + 1}", pad=2)
-        _accuracy_axis(ax)
+        _value_axis(ax, metric, None, log)
         _task_axis(ax, T)
-        if j % cols == 0:
-            ax.set_ylabel("Accuracy (%)")
-        if j // cols == rows - 1 or j + cols >= T:
+        if p % cols == 0:
+            if metric == "mse":
+                _mse_axis(ax, "Test MSE", log)
+            else:
+                ax.set_ylabel("Accuracy (%)")
+        if p // cols == rows - 1 or p + cols >= n:
             ax.set_xlabel("Tasks trained")
             ax.tick_params(labelbottom=True)
     _legend(fig, [g.strategy for g in groups], styles)
     fig.tight_layout(pad=0.3, h_pad=0.6, w_pad=0.4)
-    return fig
+    return fig, shown
 
 
-def _avg_acc_figure(groups: list[Group], styles: dict) -> Figure:
+def _avg_acc_figure(groups: list[Group], styles: dict, metric: str = "accuracy") -> Figure:
     T = max(g.n_tasks for g in groups)
     fig = Figure(figsize=(COLUMN_WIDTH, 2.2))
     ax = fig.subplots()
+    scale = 1.0 if metric == "mse" else 100.0
     for g in groups:
         x = np.arange(1, g.n_tasks + 1)
-        _plot_line(ax, x, g.avg_seen_mean, g.avg_seen_ci95, styles[g.strategy], g.strategy, 100.0)
-    _accuracy_axis(ax)
+        _plot_line(ax, x, g.avg_seen_mean, g.avg_seen_ci95, styles[g.strategy], g.strategy, scale)
+    if metric == "mse":
+        _mse_axis(ax, "Mean test MSE on seen tasks", _log_scale([g.avg_seen_mean for g in groups]))
+    else:
+        _accuracy_axis(ax)
     _task_axis(ax, T)
     ax.set_xlabel("Tasks trained")
-    ax.set_ylabel("Mean accuracy on seen tasks (%)")
+    if metric != "mse":
+        ax.set_ylabel("Mean accuracy on seen tasks (%)")
     _legend(fig, [g.strategy for g in groups], styles)
     fig.tight_layout(pad=0.3)
     return fig
 
 
-def _heatmap_figure(g: Group) -> Figure:
+def _heatmap_figure(g: Group, metric: str = "accuracy") -> Figure:
+    if metric == "mse":
+        return _mse_heatmap_figure(g)
     T = g.n_tasks
     M = 100.0 * g.matrix_mean
     side = min(COLUMN_WIDTH, 1.3 + 0.32 * T)
@@ -259,13 +337,61 @@ def _heatmap_figure(g: Group) -> Figure:
     return fig
 
 
+def _mse_heatmap_figure(g: Group) -> Figure:
+    """The mean test-MSE matrix: colour scale from the data (log when it spans > 100x), bright = low error."""
+    T = g.n_tasks
+    M = np.asarray(g.matrix_mean, dtype=float)
+    side = min(COLUMN_WIDTH, 1.3 + 0.32 * T)
+    fig = Figure(figsize=(side + 0.55, side))
+    ax = fig.subplots()
+    ax.grid(False)
+    finite = M[np.isfinite(M)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    log = _log_scale([finite])
+    if log:
+        norm = LogNorm(vmin=lo, vmax=hi)
+    else:
+        norm = Normalize(vmin=lo, vmax=hi if hi > lo else lo + (abs(lo) or 1.0) * 1e-6)
+    im = ax.imshow(M, norm=norm, cmap="viridis_r", origin="upper", interpolation="nearest")
+    ticks = np.arange(T)
+    step = max(1, math.ceil(T / 10))
+    ax.set_xticks(ticks[::step], [str(t + 1) for t in ticks[::step]])
+    ax.set_yticks(ticks[::step], [str(t + 1) for t in ticks[::step]])
+    ax.set_xlabel("Evaluated on task")
+    ax.set_ylabel("After training on task")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.tick_params(length=0)
+    if T <= 15:  # beyond that the cells are too small to hold a number
+        size = 7 if T <= 5 else 6 if T <= 8 else 5 if T <= 12 else 4
+        fmt = "{:.3g}" if T <= 6 else "{:.2g}"
+        for i in range(T):
+            for j in range(T):
+                v = M[i, j]
+                if not np.isfinite(v):
+                    continue
+                dark = float(norm(v)) > 0.45  # viridis_r is dark at the high end
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=size,
+                        color="white" if dark else "black")
+    cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    cbar.set_label("Test MSE (log scale)" if log else "Test MSE")
+    cbar.outline.set_linewidth(0.4)
+    n = g.n_finished
+    ax.set_title(f"{g.strategy} ({n} seed{'s' if n != 1 else ''})", pad=3)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
 _SUMMARY = (("acc", "ACC (%)"), ("bwt", "BWT (%)"), ("forgetting", "Forgetting (%)"))
+_SUMMARY_MSE = (("mse", "MSE"), ("bwt", "BWT (MSE)"), ("forgetting", "Forgetting (MSE)"))
 
 
-def _summary_figure(groups: list[Group], styles: dict) -> Figure:
+def _summary_figure(groups: list[Group], styles: dict, metric: str = "accuracy") -> Figure:
+    panels = _SUMMARY_MSE if metric == "mse" else _SUMMARY
+    scale = 1.0 if metric == "mse" else 100.0
     fig = Figure(figsize=(COLUMN_WIDTH, 1.8))
-    axes = fig.subplots(1, len(_SUMMARY), squeeze=False)[0]
-    for ax, (key, label) in zip(axes, _SUMMARY):
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (key, label) in zip(axes, panels):
         ax.set_title(label, pad=3)
         ax.grid(axis="x", visible=False)
         ax.xaxis.set_major_locator(NullLocator())
@@ -275,8 +401,8 @@ def _summary_figure(groups: list[Group], styles: dict) -> Figure:
             s = g.summary(key)
             if s.mean is None:
                 continue
-            yerr = None if s.ci95 is None else [[100 * s.ci95], [100 * s.ci95]]
-            ax.bar([i], [100 * s.mean], width=0.75, color=styles[g.strategy].color, yerr=yerr,
+            yerr = None if s.ci95 is None else [[scale * s.ci95], [scale * s.ci95]]
+            ax.bar([i], [scale * s.mean], width=0.75, color=styles[g.strategy].color, yerr=yerr,
                    error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.15"})
             drawn += 1
         ax.set_xlim(-0.6, len(groups) - 0.4)
@@ -305,7 +431,8 @@ def _fewshot_k_figure(groups: list[Group], styles: dict, metric: str) -> Figure:
     scale = 1.0 if metric == "mse" else 100.0
     fig = Figure(figsize=(COLUMN_WIDTH, 2.2))
     ax = fig.subplots()
-    all_k = sorted({float(k) for g in groups for k in g.fewshot["shots"]})
+    all_k = sorted({float(k) for g in groups for k in g.fewshot["shots"]}
+                   | {float(k) for g in groups for k in (g.fewshot.get("held_out") or {})})
     for g in groups:
         ks = [k for k in g.fewshot["shots"] if g.fewshot["vs_k"][k].mean is not None]
         if not ks:
@@ -313,6 +440,17 @@ def _fewshot_k_figure(groups: list[Group], styles: dict, metric: str) -> Figure:
         sums = [g.fewshot["vs_k"][k] for k in ks]
         _plot_line(ax, [float(k) for k in ks], [s.mean for s in sums],
                    [np.nan if s.ci95 is None else s.ci95 for s in sums], styles[g.strategy], g.strategy, scale)
+    held_groups = [g for g in groups if g.fewshot.get("held_out")]
+    for g in held_groups:  # the same strategies on the held-out tasks: dashed, hollow markers
+        held = g.fewshot["held_out"]
+        ks = [k for k in held if held[k].mean is not None]
+        _plot_line(ax, [float(k) for k in ks], [held[k].mean for k in ks],
+                   [np.nan if held[k].ci95 is None else held[k].ci95 for k in ks], styles[g.strategy],
+                   f"{g.strategy} (held-out)", scale, linestyle="--", markerfacecolor="white")
+    if held_groups:
+        ax.legend(handles=[Line2D([], [], color="0.3", linestyle="-", marker="o", label="at arrival"),
+                           Line2D([], [], color="0.3", linestyle="--", marker="o", markerfacecolor="white",
+                                  label="held-out tasks")], loc="best", fontsize=6)
     if all_k and all_k[0] > 0 and len(all_k) > 1:
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(FixedLocator(all_k))
@@ -400,26 +538,54 @@ def write_figures(agg: Aggregate, out_dir, *, colour_order: Optional[Sequence[st
                 continue
             s = scen_slug(scen)
             band = _n_label(groups)
-            emit(_forgetting_figure(groups, styles), f"forgetting_{s}", "forgetting", scen,
-                 f"{scen}: accuracy on each task as training moves through the stream ({band}).")
-            emit(_avg_acc_figure(groups, styles), f"avg_acc_{s}", "avg_acc", scen,
-                 f"{scen}: mean accuracy over the tasks seen so far after each task ({band}).")
-            emit(_summary_figure(groups, styles), f"summary_{s}", "summary", scen,
-                 f"{scen}: final ACC, BWT and forgetting per strategy (bars: mean; error bars: 95% CI over seeds).")
+            mm = agg.matrix_metric(scen)
+            regression = mm == "mse"
+            fig, shown = _forgetting_figure(groups, styles, mm)
+            T = max(g.n_tasks for g in groups)
+            which = "each task" if len(shown) == T else f"tasks {_task_list(shown)} of {T} (evenly spaced)"
+            if regression:
+                emit(fig, f"forgetting_{s}", "forgetting", scen,
+                     f"{scen}: test MSE (lower is better) on {which} as training moves through the stream ({band}).")
+                emit(_avg_acc_figure(groups, styles, mm), f"avg_acc_{s}", "avg_acc", scen,
+                     f"{scen}: mean test MSE over the tasks seen so far after each task, lower is better ({band}).")
+                emit(_summary_figure(groups, styles, mm), f"summary_{s}", "summary", scen,
+                     f"{scen}: final MSE, BWT and forgetting per strategy, in test-MSE units (lower MSE and "
+                     f"forgetting are better; BWT < 0: the error on earlier tasks grew) (bars: mean; error bars: "
+                     f"95% CI over seeds).")
+            else:
+                emit(fig, f"forgetting_{s}", "forgetting", scen,
+                     f"{scen}: accuracy on {which} as training moves through the stream ({band}).")
+                emit(_avg_acc_figure(groups, styles), f"avg_acc_{s}", "avg_acc", scen,
+                     f"{scen}: mean accuracy over the tasks seen so far after each task ({band}).")
+                emit(_summary_figure(groups, styles), f"summary_{s}", "summary", scen,
+                     f"{scen}: final ACC, BWT and forgetting per strategy (bars: mean; error bars: 95% CI over "
+                     f"seeds).")
             fs_groups = [g for g in groups if g.fewshot is not None]
             if fs_groups:
-                metric = agg.fewshot_metric.get(scen, "accuracy")
+                metric = agg.fewshot_metric.get(scen, mm)
                 what = "MSE" if metric == "mse" else "accuracy"
+                held = sorted({n for g in fs_groups if g.fewshot.get("held_out")
+                               for n in g.fewshot.get("held_out_tasks") or []})
+                held_note = ""
+                if any(g.fewshot.get("held_out") for g in fs_groups):
+                    on = (f"the {held[0]} held-out tasks" if len(held) == 1 else "the held-out tasks")
+                    held_note = f"; dashed, hollow markers: on {on} after the stream (mean over them)"
                 emit(_fewshot_k_figure(fs_groups, styles, metric), f"fewshot_k_{s}", "fewshot_k", scen,
                      f"{scen}: few-shot {what} after adaptation with K shots at each task's arrival, before "
-                     f"training on it, mean over the tasks after the first ({_n_label(fs_groups)}).")
+                     f"training on it, mean over the tasks after the first{held_note} ({_n_label(fs_groups)}).")
                 fig, shown = _fewshot_arrival_figure(fs_groups, styles, metric)
                 emit(fig, f"fewshot_arrival_{s}", "fewshot_arrival", scen,
                      f"{scen}: few-shot {what} at the arrival of each task, before training on it, "
                      f"K = {', '.join(shown)} ({_n_label(fs_groups)}).")
             for g in groups:
-                emit(_heatmap_figure(g), f"heatmap_{s}_{strat_slug(g.strategy)}", "heatmap", scen,
-                     f"{scen}, {g.strategy}: accuracy (%) on each task (columns) after training on each task "
-                     f"(rows), mean over {g.n_finished} seed{'s' if g.n_finished != 1 else ''}.",
+                seeds = f"mean over {g.n_finished} seed{'s' if g.n_finished != 1 else ''}"
+                if regression:
+                    caption = (f"{scen}, {g.strategy}: test MSE on each task (columns) after training on each task "
+                               f"(rows), {seeds}; colour scale from the data's range"
+                               f"{' (log)' if _log_scale([g.matrix_mean]) else ''}, bright = low error.")
+                else:
+                    caption = (f"{scen}, {g.strategy}: accuracy (%) on each task (columns) after training on each "
+                               f"task (rows), {seeds}.")
+                emit(_heatmap_figure(g, mm), f"heatmap_{s}_{strat_slug(g.strategy)}", "heatmap", scen, caption,
                      strategy=g.strategy)
     return written

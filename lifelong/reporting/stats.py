@@ -14,6 +14,13 @@ plain numbers); nothing is printed or written.
 Metric values are kept in the units of ``RunResult.metrics``: accuracies are
 fractions in [0, 1] (the tables turn them into percent), ``train_s`` is in
 seconds, a few-shot MSE is an MSE.
+
+A scenario is a classification stream (``RunResult.metric == "accuracy"``, the
+default when a result has no ``metric``) or a regression stream (``"mse"``):
+there the matrix holds test MSEs (lower is better), the core metrics are
+``mse``, ``bwt``, ``fwt``, ``forgetting`` and ``forgetting_first_based`` in MSE
+units (:func:`lifelong.evaluation.metrics.regression_summary`) and there are no
+``dr_*`` metrics. ``Aggregate.metric`` says which, per scenario.
 """
 from __future__ import annotations
 
@@ -35,7 +42,10 @@ __all__ = [
     "paired_test",
     "aggregate",
     "metric_spec",
+    "result_metric",
+    "run_metrics",
     "CORE_METRICS",
+    "REGRESSION_CORE_METRICS",
     "TESTS",
 ]
 
@@ -47,6 +57,10 @@ _DR_KEYS = ("a", "bwt", "rem", "bwt_plus", "fwt", "ms")
 #: Metrics every report has a column for, in table order (optional ones follow: few-shot, lca).
 CORE_METRICS = ("acc", "bwt", "fwt", "forgetting", "forgetting_first_based",
                 *(f"dr_{k}" for k in _DR_KEYS))
+#: The same for a regression scenario (``RunResult.metric == "mse"``): the values are MSEs, not accuracies.
+REGRESSION_CORE_METRICS = ("mse", "bwt", "fwt", "forgetting", "forgetting_first_based")
+
+_ARRIVAL, _HELD_OUT = "fewshot_at_arrival_", "fewshot_held_out_"
 
 
 # ---------------------------------------------------------------------------
@@ -217,21 +231,48 @@ _SPECS = {
     "train_s": ("Train (s)", False, False, "training time in seconds, summed over tasks"),
 }
 
+#: Regression scenarios: the core metrics in test-MSE units (not percent), signs as in
+#: :func:`lifelong.evaluation.metrics.regression_summary`.
+_REGRESSION_SPECS = {
+    "mse": ("MSE", False, False, "mean test MSE over all tasks after the last task (regression; lower is better)"),
+    "bwt": ("BWT", False, True, "backward transfer in test MSE, mean over i<T of E[i,i] - E[T,i] "
+                                "(regression; negative when the error on earlier tasks grew)"),
+    "fwt": ("FWT", False, True, "forward transfer in test MSE, mean over i>1 of b[i] - E[i-1,i] "
+                                "(regression; positive when earlier tasks lowered the error before training)"),
+    "forgetting": ("Forgetting", False, False, "rise of the test MSE on each task from its best, mean over "
+                                               "the tasks before the last (regression, max-based)"),
+    "forgetting_first_based": ("Forgetting (first)", False, False, "rise of the test MSE on each task since it "
+                                                                   "was trained (regression, first-based)"),
+}
 
-def metric_spec(key: str, fewshot_metric: str = "accuracy") -> MetricSpec:
+
+def metric_spec(key: str, fewshot_metric: str = "accuracy", *, matrix_metric: str = "accuracy") -> MetricSpec:
     """The :class:`MetricSpec` of ``key``.
 
-    ``fewshot_at_arrival_<K>`` is in percent and higher-is-better when the
-    few-shot metric is ``"accuracy"``; for ``"mse"`` (regression) it is an
-    MSE, shown as is, lower-is-better.
+    ``fewshot_at_arrival_<K>`` and ``fewshot_held_out_<K>`` are in percent
+    and higher-is-better when the few-shot metric is ``"accuracy"``; for
+    ``"mse"`` (regression) they are MSEs, shown as they are, lower-is-better.
+    ``matrix_metric="mse"`` (a regression scenario) gives the core metrics
+    (``mse``, ``bwt``, ``fwt``, forgetting) in MSE units.
     """
-    if key.startswith("fewshot_at_arrival_"):
-        k = key[len("fewshot_at_arrival_"):]
+    if key.startswith(_ARRIVAL):
+        k = key[len(_ARRIVAL):]
         if fewshot_metric == "mse":
             return MetricSpec(key, f"{k}-shot MSE", False, False,
                               f"MSE after {k}-shot adaptation at each task's arrival, mean over tasks after the first")
         return MetricSpec(key, f"{k}-shot", True, True,
                           f"accuracy after {k}-shot adaptation at each task's arrival, mean over tasks after the first")
+    if key.startswith(_HELD_OUT):
+        k = key[len(_HELD_OUT):]
+        what = "MSE" if fewshot_metric == "mse" else "accuracy"
+        desc = (f"{what} after {k}-shot adaptation on the held-out tasks (never trained on) after the stream, "
+                f"mean over those tasks and the draws")
+        if fewshot_metric == "mse":
+            return MetricSpec(key, f"{k}-shot held-out MSE", False, False, desc)
+        return MetricSpec(key, f"{k}-shot held-out", True, True, desc)
+    if matrix_metric == "mse" and key in _REGRESSION_SPECS:
+        label, pct, hib, desc = _REGRESSION_SPECS[key]
+        return MetricSpec(key, label, pct, hib, desc)
     if key in _SPECS:
         label, pct, hib, desc = _SPECS[key]
         return MetricSpec(key, label, pct, hib, desc)
@@ -261,7 +302,8 @@ class Group:
     ``matrix_mean`` / ``matrix_ci95`` (T x T, NaN where undefined) are the
     per-cell mean and 95% CI half-width of R[i][j] over seeds;
     ``avg_seen_mean`` / ``avg_seen_ci95`` (length T) of the mean accuracy
-    over the tasks seen so far, ``mean_{j<=i} R[i][j]``.
+    (test MSE in a regression scenario) over the tasks seen so far,
+    ``mean_{j<=i} R[i][j]``.
     ``fewshot`` holds the few-shot curves when the runs have them
     (see :func:`aggregate`).
     """
@@ -310,12 +352,30 @@ class Aggregate:
     reference: Optional[str]
     test: str
     fewshot_metric: dict = field(default_factory=dict)
+    #: What the accuracy matrices of a scenario hold: ``"accuracy"`` (also when absent) or ``"mse"``.
+    metric: dict = field(default_factory=dict)
 
     def group(self, scenario: str, strategy: str) -> Optional[Group]:
         return self.groups.get((scenario, strategy))
 
+    def matrix_metric(self, scenario: str) -> str:
+        """``"mse"`` for a regression scenario, else ``"accuracy"``."""
+        return self.metric.get(scenario, "accuracy")
+
+    def is_regression(self, scenario: str) -> bool:
+        return self.matrix_metric(scenario) == "mse"
+
+    @property
+    def has_regression(self) -> bool:
+        return any(self.is_regression(s) for s in self.scenarios)
+
+    def primary(self, scenario: str) -> str:
+        """The headline metric of ``scenario``: ``"acc"``, or ``"mse"`` for a regression scenario."""
+        return "mse" if self.is_regression(scenario) else "acc"
+
     def spec(self, scenario: str, metric: str) -> MetricSpec:
-        return metric_spec(metric, self.fewshot_metric.get(scenario, "accuracy"))
+        mm = self.matrix_metric(scenario)
+        return metric_spec(metric, self.fewshot_metric.get(scenario, mm), matrix_metric=mm)
 
     def metrics_of(self, scenario: str) -> list:
         """The metrics shown for ``scenario``: the core ones and the optional ones that some run there has."""
@@ -324,7 +384,8 @@ class Aggregate:
             g = self.group(scenario, s)
             if g is not None:
                 have.update(k for k, v in g.values.items() if v)
-        return [m for m in self.metrics if m in CORE_METRICS or m in have]
+        core = REGRESSION_CORE_METRICS if self.is_regression(scenario) else CORE_METRICS
+        return [m for m in self.metrics if m in core or (m in have and m not in CORE_METRICS + ("mse",))]
 
 
 def _get(obj, name, default=None):
@@ -363,28 +424,51 @@ def _fewshot_mean_over_tasks(fs: Mapping, k: str) -> Optional[float]:
     return float(np.mean(vals)) if vals else None
 
 
+def result_metric(result) -> str:
+    """What the accuracy matrix of ``result`` holds: ``"mse"`` (a regression stream) or ``"accuracy"``."""
+    return "mse" if str(_get(result, "metric") or "accuracy") == "mse" else "accuracy"
+
+
 def run_metrics(result) -> dict:
     """The flat metric dict of one finished run: core metrics, ``dr_*``, few-shot, ``lca`` and ``train_s``.
+
+    For a regression run (``metric == "mse"``) the core metrics are ``mse``,
+    ``bwt``, ``fwt``, ``forgetting`` and ``forgetting_first_based`` (MSE
+    units) and there is no ``acc`` nor ``dr_*``.
 
     ``fewshot_at_arrival_<K>`` comes from ``metrics["fewshot_at_arrival"]``;
     when that is absent but ``extra["fewshot"]`` is there, it is computed the
     same way (mean over the tasks after the first of the per-task mean at K).
+    ``fewshot_held_out_<K>`` comes from ``metrics["fewshot_held_out"]``, else
+    from ``extra["fewshot"]["held_out"]["k"][K]["mean"]``.
     """
     m = dict(_get(result, "metrics") or {})
     out: dict = {}
-    for key in ("acc", "bwt", "fwt", "forgetting", "forgetting_first_based"):
-        out[key] = m.get(key)
-    dr = m.get("diaz_rodriguez") or {}
-    for k in _DR_KEYS:
-        out[f"dr_{k}"] = dr.get(k)
+    if result_metric(result) == "mse":
+        for key in REGRESSION_CORE_METRICS:
+            out[key] = m.get(key)
+    else:
+        for key in ("acc", "bwt", "fwt", "forgetting", "forgetting_first_based"):
+            out[key] = m.get(key)
+        dr = m.get("diaz_rodriguez") or {}
+        for k in _DR_KEYS:
+            out[f"dr_{k}"] = dr.get(k)
     fs_metric = m.get("fewshot_at_arrival")
     fs = (_get(result, "extra") or {}).get("fewshot")
     if isinstance(fs_metric, Mapping):
         for k, v in fs_metric.items():
-            out[f"fewshot_at_arrival_{k}"] = v
+            out[f"{_ARRIVAL}{k}"] = v
     elif isinstance(fs, Mapping):
         for k in _fewshot_ks(fs):
-            out[f"fewshot_at_arrival_{k}"] = _fewshot_mean_over_tasks(fs, k)
+            out[f"{_ARRIVAL}{k}"] = _fewshot_mean_over_tasks(fs, k)
+    held = m.get("fewshot_held_out")
+    held_fs = fs.get("held_out") if isinstance(fs, Mapping) else None
+    if isinstance(held, Mapping):
+        for k, v in held.items():
+            out[f"{_HELD_OUT}{k}"] = v
+    elif isinstance(held_fs, Mapping):
+        for k, cell in (held_fs.get("k") or {}).items():
+            out[f"{_HELD_OUT}{k}"] = cell.get("mean") if isinstance(cell, Mapping) else None
     if "lca" in m:
         out["lca"] = m.get("lca")
     timings = _get(result, "timings") or {}
@@ -470,7 +554,13 @@ def aggregate(results: Sequence, reference: Optional[str] = None, test: str = "t
 
     Few-shot (``Group.fewshot``, when a finished run has ``extra["fewshot"]``):
     ``{"metric", "shots": [K...], "vs_k": {K: Summary over seeds of the mean
-    over tasks after the first}, "arrival": {K: (tasks, mean, ci95)}}``.
+    over tasks after the first}, "arrival": {K: (tasks, mean, ci95)},
+    "held_out": {K: Summary over seeds} or None, "held_out_tasks": [n...]}``
+    (the number of held-out tasks of the runs).
+
+    ``Aggregate.metric[scenario]`` is ``"mse"`` when the scenario's runs are
+    regression runs (``RunResult.metric``), else ``"accuracy"``; the runs of
+    one scenario must agree.
     """
     if test not in TESTS:
         raise ValueError(f"aggregate: test must be one of {sorted(TESTS)}; got {test!r}")
@@ -487,6 +577,19 @@ def aggregate(results: Sequence, reference: Optional[str] = None, test: str = "t
     by_group: dict = {}
     for r in sorted(results, key=seed_key):
         by_group.setdefault((str(_get(r, "scenario")), str(_get(r, "strategy"))), []).append(r)
+
+    # A failed run recorded without a result says nothing about its stream (it defaults to accuracy): the
+    # finished runs decide, else a failed run that got as far as an accuracy matrix.
+    matrix_metric: dict = {}
+    for r in results:
+        if _get(r, "status") == "finished":
+            scen, mm = str(_get(r, "scenario")), result_metric(r)
+            if matrix_metric.setdefault(scen, mm) != mm:
+                raise ValueError(f"scenario {scen!r}: its runs mix accuracy and MSE results (RunResult.metric); "
+                                 f"a scenario is either a classification or a regression stream")
+    for r in results:
+        if _get(r, "status") != "finished" and _get(r, "accuracy_matrix"):
+            matrix_metric.setdefault(str(_get(r, "scenario")), result_metric(r))
 
     groups: dict = {}
     all_metrics: list = []
@@ -511,6 +614,13 @@ def aggregate(results: Sequence, reference: Optional[str] = None, test: str = "t
         _curves(g, finished)
         fs = _fewshot(finished)
         if fs is not None:
+            held = {key[len(_HELD_OUT):]: s for key, s in g.summaries.items()
+                    if key.startswith(_HELD_OUT) and s.n > 0}
+            fs["held_out"] = {k: held[k] for k in sorted(held, key=_k_sort_key)} or None
+            fs["held_out_tasks"] = sorted({int(n) for r in finished
+                                           for n in [(((_get(r, "extra") or {}).get("fewshot") or {})
+                                                      .get("held_out") or {}).get("n_tasks")]
+                                           if isinstance(n, (int, float))})
             g.fewshot = fs
             fewshot_metric.setdefault(scen, fs["metric"])
         groups[(scen, strat)] = g
@@ -524,17 +634,20 @@ def aggregate(results: Sequence, reference: Optional[str] = None, test: str = "t
                 g.tests[key] = paired_test(g.values[key], ref.values.get(key, {}), test=test)
 
     metrics_order = [m for m in CORE_METRICS]
-    extra = [m for m in all_metrics if m not in CORE_METRICS and m != "train_s"]
-    fs_keys = sorted((m for m in extra if m.startswith("fewshot_at_arrival_")),
-                     key=lambda m: _k_sort_key(m[len("fewshot_at_arrival_"):]))
-    others = [m for m in extra if not m.startswith("fewshot_at_arrival_")]
+    if "mse" in matrix_metric.values():
+        metrics_order.insert(1, "mse")
+    extra = [m for m in all_metrics if m not in metrics_order and m != "train_s"]
+    fs_keys = sorted((m for m in extra if m.startswith(_ARRIVAL)), key=lambda m: _k_sort_key(m[len(_ARRIVAL):]))
+    fs_keys += sorted((m for m in extra if m.startswith(_HELD_OUT)), key=lambda m: _k_sort_key(m[len(_HELD_OUT):]))
+    others = [m for m in extra if not m.startswith((_ARRIVAL, _HELD_OUT))]
     if "lca" in others:
         others.remove("lca")
         others.insert(0, "lca")
     # Training time is kept out of the tables: it varies from run to run, and a report must be the
     # same whether or not its experiment was interrupted. It stays in each run's result.
     metrics_order += fs_keys + others
-    return Aggregate(scen_order, strat_order, groups, metrics_order, reference, test, fewshot_metric)
+    return Aggregate(scen_order, strat_order, groups, metrics_order, reference, test, fewshot_metric,
+                     {s: matrix_metric.get(s, "accuracy") for s in scen_order})
 
 
 def _curves(g: Group, finished: list) -> None:

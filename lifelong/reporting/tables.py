@@ -6,19 +6,25 @@ All four come from one :class:`Table` per scenario so they always agree:
   accuracies and the metrics made of accuracies; an MSE as it is, to three
   significant figures); training time is left out (it varies between runs, and
   a resumed experiment must give the same tables);
+* a regression scenario (``RunResult.metric == "mse"``) shows MSE instead of
+  ACC and its BWT, FWT and forgetting in MSE units (not percent), without the
+  Díaz-Rodríguez columns;
 * the best strategy per scenario and metric in bold (higher is better, except
-  forgetting and a few-shot MSE; compared on the shown,
+  forgetting and any MSE; compared on the shown,
   rounded values, so ties are all bold), when at least two strategies have it
   and they do not all tie;
 * ``n/a`` where a metric is not defined (FWT in class-incremental, BWT with
   one task) or no run finished;
-* a p-value column for ACC against the reference strategy (paired over
-  seeds), ``ref.`` on the reference's own row;
+* a p-value column for ACC (MSE in a regression scenario) against the
+  reference strategy (paired over seeds), ``ref.`` on the reference's own row;
 * the number of finished seeds, with a dagger and a note naming each failed
   run and its error.
 
 The CSV is for machines: one row per (scenario, strategy), raw values (fractions,
-not percent), ``<metric>_mean, _std, _ci95, _n, _p`` for every metric.
+not percent), ``<metric>_mean, _std, _ci95, _n, _p`` for every metric (and a
+``metric`` column, ``accuracy`` or ``mse``, when a scenario is a regression one).
+The LaTeX file has one ``tabular`` for the classification scenarios and one
+for the regression scenarios (their columns differ).
 Nothing depends on the time or the machine, so the same results give the
 same bytes.
 """
@@ -145,20 +151,26 @@ def _p_cell(agg: Aggregate, g: Optional[Group], strategy: str, metric: str) -> C
 def make_tables(agg: Aggregate, *, union_columns: bool = False) -> list[Table]:
     """One :class:`Table` per scenario of ``agg``, rows in strategy order.
 
-    ``union_columns``: every table gets the columns of all scenarios (the
-    LaTeX table has one header for all); otherwise each scenario shows its
-    core metrics and the optional ones (few-shot, LCA) its runs have.
+    ``union_columns``: every table gets the columns of all scenarios of its
+    kind, classification or regression (the LaTeX table has one header for
+    each kind); otherwise each scenario shows its core metrics and the
+    optional ones (few-shot, LCA) its runs have.
     """
     tables = []
-    union = [m for m in agg.metrics if any(m in agg.metrics_of(s) for s in agg.scenarios)]
     for scen in agg.scenarios:
-        metrics = union if union_columns else agg.metrics_of(scen)
+        if union_columns:
+            kind = agg.is_regression(scen)
+            metrics = [m for m in agg.metrics
+                       if any(m in agg.metrics_of(s) for s in agg.scenarios if agg.is_regression(s) == kind)]
+        else:
+            metrics = agg.metrics_of(scen)
         specs = [agg.spec(scen, m) for m in metrics]
+        primary = agg.primary(scen)
         columns = [("seeds", "Seeds")]
         for spec in specs:
             columns.append((spec.key, _header(spec)))
-            if spec.key == "acc" and agg.reference is not None:
-                columns.append(("acc_p", "p (ACC)"))
+            if spec.key == primary and agg.reference is not None:
+                columns.append((f"{primary}_p", f"p ({spec.label})"))
         strategies = [s for s in agg.strategies if agg.group(scen, s) is not None]
         rows = [Row(s, [], s == agg.reference) for s in strategies]
         shown: dict = {}
@@ -174,8 +186,8 @@ def make_tables(agg: Aggregate, *, union_columns: bool = False) -> list[Table]:
                 cell, value = _metric_cell(g, spec)
                 row.cells.append(cell)
                 shown.setdefault(spec.key, []).append((value, cell))
-                if spec.key == "acc" and agg.reference is not None:
-                    row.cells.append(_p_cell(agg, g, row.strategy, "acc"))
+                if spec.key == primary and agg.reference is not None:
+                    row.cells.append(_p_cell(agg, g, row.strategy, primary))
         for spec in specs:
             ranked = [(v, c) for v, c in shown.get(spec.key, []) if v is not None]
             if len(ranked) < 2:
@@ -194,18 +206,32 @@ def _intro(agg: Aggregate) -> list[str]:
              "Bold: the best strategy of a scenario for that metric (lower is better "
              "for forgetting and MSE; higher for the others). n/a: not defined for this stream "
              "(e.g. FWT in class-incremental learning) or no finished run."]
+    regression = agg.has_regression
+    if regression:
+        lines.append("Regression scenarios show the test MSE instead of ACC, and their BWT, FWT and forgetting "
+                     "in MSE units (not percent): lower is better for MSE and forgetting, higher for BWT and FWT "
+                     "(BWT < 0: the error on earlier tasks grew).")
     if agg.reference is not None:
-        lines.append(f"p (ACC): two-sided {TESTS[agg.test]} of each strategy's ACC against "
-                     f"{agg.reference} (ref.) over the seeds both finished.")
+        if not regression:
+            lines.append(f"p (ACC): two-sided {TESTS[agg.test]} of each strategy's ACC against "
+                         f"{agg.reference} (ref.) over the seeds both finished.")
+        else:
+            both = any(not agg.is_regression(s) for s in agg.scenarios)
+            lines.append(f"{'p (ACC), ' if both else ''}p (MSE): two-sided {TESTS[agg.test]} of each strategy's "
+                         f"{'ACC (MSE in regression scenarios)' if both else 'MSE'} against "
+                         f"{agg.reference} (ref.) over the seeds both finished.")
     return lines
 
 
 def _glossary(agg: Aggregate) -> list[tuple[str, str]]:
+    """(label, description) of every metric shown, once per distinct meaning (a BWT in MSE differs from one in %)."""
     out = []
     for m in agg.metrics:
-        if any(m in agg.metrics_of(s) for s in agg.scenarios):
-            spec = agg.spec(next(s for s in agg.scenarios if m in agg.metrics_of(s)), m)
-            out.append((spec.label, spec.description))
+        for scen in agg.scenarios:
+            if m in agg.metrics_of(scen):
+                spec = agg.spec(scen, m)
+                if (spec.label, spec.description) not in out:
+                    out.append((spec.label, spec.description))
     return out
 
 
@@ -299,18 +325,39 @@ def _tex_cell(c: Cell) -> str:
 def render_latex(agg: Aggregate, tables: Optional[list] = None) -> str:
     """One booktabs ``tabular`` for all scenarios (a block per scenario), ready to ``\\input``.
 
-    Needs ``\\usepackage{booktabs}``; put it in a ``table`` environment for a caption.
+    Scenarios whose tables have different columns (classification and
+    regression scenarios in one report) get one ``tabular`` per set of
+    columns, separated by a blank line. Needs ``\\usepackage{booktabs}``;
+    put it in a ``table`` environment for a caption.
     """
     tables = make_tables(agg, union_columns=True) if tables is None else tables
-    ncols = 1 + (len(tables[0].columns) if tables else 1)
     lines = ["% Generated by lifelong.reporting. Needs \\usepackage{booktabs}.",
              *("% " + one_line(par, 10_000).replace("±", "+/-") for par in _intro(agg))]
-    columns = tables[0].columns if tables else [("seeds", "Seeds")]
+    blocks: list = []  # tables sharing their columns, in order of first appearance
+    for t in tables:
+        for cols, members in blocks:
+            if cols == t.columns:
+                members.append(t)
+                break
+        else:
+            blocks.append((t.columns, [t]))
+    if not blocks:
+        blocks = [([("seeds", "Seeds")], [])]
+    for b, (columns, members) in enumerate(blocks):
+        if b:
+            lines.append("")
+        lines += _latex_tabular(columns, members)
+    return "\n".join(lines) + "\n"
+
+
+def _latex_tabular(columns: list, tables: list) -> list[str]:
+    ncols = 1 + len(columns)
+    lines = []
     align = "lr" + "c" * (len(columns) - 1)
     lines.append(f"\\begin{{tabular}}{{{align}}}")
     lines.append(r"\toprule")
-    head = ["Strategy"] + [h for _, h in columns]
-    head = [latex_escape(h) if h != "p (ACC)" else "$p$ (ACC)" for h in head]
+    head = [f"$p$ {latex_escape(h[2:])}" if k.endswith("_p") and h.startswith("p (") else latex_escape(h)
+            for k, h in [("strategy", "Strategy"), *columns]]
     lines.append(" & ".join(head) + r" \\")
     failures = []
     for t in tables:
@@ -324,7 +371,7 @@ def render_latex(agg: Aggregate, tables: Optional[list] = None) -> str:
         note = latex_escape(f"{scen}, {strategy}, seed {seed}: {one_line(err, 120)}")
         lines.append(f"\\multicolumn{{{ncols}}}{{l}}{{\\footnotesize $^\\dagger$ failed run, left out: {note}}} \\\\")
     lines.append(r"\end{tabular}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # ---------------------------------------------------------------------------
@@ -345,6 +392,8 @@ def render_csv(agg: Aggregate) -> str:
     metrics = [m for m in agg.metrics if any(m in agg.metrics_of(s) for s in agg.scenarios)]
     head = ["scenario", "strategy", "is_reference", "n_runs", "n_finished", "n_failed", "failed_seeds",
             "failed_errors", "test"]
+    if agg.has_regression:
+        head.append("metric")
     if agg.fewshot_metric:
         head.append("fewshot_metric")
     for m in metrics:
@@ -360,6 +409,8 @@ def render_csv(agg: Aggregate) -> str:
             row = [scen, strat, int(strat == agg.reference), g.n_runs, g.n_finished, g.n_failed,
                    ";".join(str(s) for s, _ in g.failed), " | ".join(one_line(e, 10_000) for _, e in g.failed),
                    TESTS[agg.test] if agg.reference is not None and strat != agg.reference else ""]
+            if agg.has_regression:
+                row.append(agg.matrix_metric(scen))
             if agg.fewshot_metric:
                 row.append(agg.fewshot_metric.get(scen, ""))
             for m in metrics:
