@@ -64,11 +64,19 @@ def test_every_preset_builds_the_stream_its_yaml_describes(name):
     assert stream.name == name
     assert stream.setting == spec["setting"]
     assert len(stream) == spec["n_tasks"] == stream.info.n_tasks
-    assert stream.n_classes == 10
     assert [t.index for t in stream] == list(range(len(stream)))
     assert [t.task_label for t in stream] == list(range(len(stream)))
     shape = stream.input_shape
-    for task in stream:
+    if stream.regression:  # one function per task: float inputs and targets of shape (n, 1)
+        assert stream.n_classes == 1
+        for task in (*stream, *stream.held_out):
+            for x, y in ((task.x_train, task.y_train), (task.x_test, task.y_test)):
+                assert x.dtype == y.dtype == torch.float32 and x.shape == y.shape == (len(x), 1)
+                assert torch.isfinite(y).all() and task.classes == ()
+        return
+    assert stream.n_classes == (10 if spec.get("source") in ("mnist", "digits", "mnist1d") else stream.n_classes)
+    for task in (*stream, *stream.held_out):
+        assert max(task.classes) < stream.n_classes
         for x, y in ((task.x_train, task.y_train), (task.x_test, task.y_test)):
             assert len(x) == len(y) > 0
             assert x.dtype == torch.float32

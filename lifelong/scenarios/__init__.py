@@ -1,7 +1,8 @@
 """Task streams: types, data sources, builders, and the preset loader.
 
 A scenario preset (``scenarios/*.yaml``) names a data ``source``, a ``builder``
-and the builder's fields; ``load_scenario`` turns it into a ``Stream``.
+and the builder's fields; ``load_scenario`` turns it into a ``Stream``. Builders
+that generate their own tasks (``sinusoids``) need no source.
 """
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Annotated
 
 from lifelong.config import Choice, ConfigError, check_params, defaults, find_preset, load_yaml, pop_field
 from lifelong.scenarios.avalanche import from_avalanche
-from lifelong.scenarios.builders import BUILDERS
+from lifelong.scenarios.builders import BUILDERS, Built
 from lifelong.scenarios.sources import SOURCES, Dataset, from_arrays, from_file
 from lifelong.scenarios.stream import SETTINGS, Stream, StreamInfo, Task, TaskInfo
 
 __all__ = ["Task", "TaskInfo", "Stream", "StreamInfo", "Dataset", "SETTINGS", "load_scenario", "build_stream",
-           "from_arrays", "from_file", "from_avalanche", "SOURCES", "BUILDERS"]
+           "from_arrays", "from_file", "from_avalanche", "SOURCES", "BUILDERS", "Built"]
 
 
 def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str | Path | None = None,
@@ -24,11 +25,19 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
 
     ``source`` is a built-in pool name or the path of an ``.npz`` file (relative
     to the preset's folder); pass ``data`` to use a pool you built in Python.
+    Builders that generate their own data (``sinusoids``) take no source.
     """
     spec = dict(spec)
     try:
         spec.pop("description", None)
-        if data is None:
+        builder_name = pop_field(spec, "builder", Annotated[str, Choice(*BUILDERS)])
+        builder = BUILDERS[builder_name]
+        if getattr(builder, "generates_data", False):
+            if "source" in spec or data is not None:
+                raise ConfigError(f"the {builder_name} builder generates its own data and takes no source",
+                                  field="source", value=spec.get("source", data.name if data is not None else None))
+            source = None
+        elif data is None:
             source = pop_field(spec, "source", str)
             if source in SOURCES:
                 data = SOURCES[source]()
@@ -40,17 +49,21 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
                                   field="source", value=source)
         else:
             source = spec.pop("source", data.name)
-        builder_name = pop_field(spec, "builder", Annotated[str, Choice(*BUILDERS)])
-        builder = BUILDERS[builder_name]
         if "seed" in spec:
             raise ConfigError("the seed is chosen per run (load_scenario(..., seed=N), --seed), not in the preset",
                               field="seed", value=spec["seed"])
         params = {**defaults(builder), **check_params(builder, spec)}
-        tasks = builder(data, seed, **params)
+        built = builder(data, seed, **params)
     except ConfigError as e:
         raise (e.in_file(file) if file else e) from None
-    definition = {"source": source, "builder": builder_name, **params, "seed": seed}
-    return Stream(name=name, setting=params["setting"], tasks=tasks, n_classes=data.n_classes, definition=definition)
+    if not isinstance(built, Built):
+        built = Built(built)
+    n_classes = built.n_classes if built.n_classes is not None else data.n_classes
+    # options left off (None) stay out of the definition: existing streams keep their fingerprints
+    definition = {**({"source": source} if source is not None else {}), "builder": builder_name,
+                  **{k: v for k, v in params.items() if v is not None}, "seed": seed}
+    return Stream(name=name, setting=params["setting"], tasks=built.tasks, n_classes=n_classes,
+                  definition=definition, held_out=built.held_out)
 
 
 def load_scenario(name_or_path: str | Path, seed: int = 0, **overrides) -> Stream:

@@ -154,4 +154,72 @@ def mnist1d() -> Dataset:
     return from_arrays(x[:, None].astype(np.float32), y, x_test[:, None].astype(np.float32), y_test, name="mnist1d")
 
 
-SOURCES = {"digits": digits, "mnist": mnist, "mnist1d": mnist1d}
+
+def random_templates(n: int, seed: int, length: int = 12, min_distance: float = 0.35) -> np.ndarray:
+    """``n`` random 1-D class templates shaped like MNIST-1D's digit templates (Greydanus & Kobak 2024).
+
+    Each is a smooth random curve: ``length - 2`` Gaussian values smoothed by a Gaussian filter
+    (σ = 1 sample), pinned to zero at both ends, then normalised as ``mnist1d.data.get_templates``
+    normalises the digits (zero mean, standard deviation 1/6, starting and ending at 0: values within
+    about ±0.5). A candidate closer than ``min_distance`` (Euclidean; the closest two digit templates are
+    0.38 apart) to a digit template or to an accepted one is drawn again, so no two classes share a shape.
+    """
+    from mnist1d.data import get_templates
+    from scipy.ndimage import gaussian_filter1d
+
+    rng = np.random.default_rng(seed)
+    taken = list(get_templates()["x"])
+    out: list[np.ndarray] = []
+    while len(out) < n:
+        curve = np.zeros(length)
+        curve[1:-1] = gaussian_filter1d(rng.standard_normal(length - 2), 1.0, mode="constant")
+        curve = (curve - curve.mean()) / curve.std()
+        curve = (curve - curve[0]) / 6.0
+        if min(np.linalg.norm(np.asarray(taken) - curve, axis=1)) >= min_distance:
+            taken.append(curve)
+            out.append(curve)
+    return np.stack(out)
+
+
+@functools.lru_cache(maxsize=None)
+def mnist1d_classes(n_classes: int = 300, per_class: int = 100, test_per_class: int = 20,
+                    pool_seed: int = 0) -> Dataset:
+    """A large pool of MNIST-1D-style classes for few-shot streams: ``n_classes`` procedural classes.
+
+    Each class is a random template (``random_templates``, drawn from the fixed ``pool_seed``: the pool is
+    data, the same for every run seed) passed ``per_class`` times through MNIST-1D's transform pipeline
+    (padding, dilation, scaling, translation, correlated and i.i.d. noise, shear, subsampling to 40 points;
+    Greydanus & Kobak 2024) with the package's default arguments, via ``mnist1d.data.make_dataset`` (never
+    its download path). Every class has exactly ``per_class - test_per_class`` training and
+    ``test_per_class`` test samples. Generated once (about 2.5 s per 10,000 samples) and cached on disk.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples = n_classes * per_class
+    args.train_split = 1.0  # the per-class train/test split is made below
+    args.seed = pool_seed
+    definition = {"args": {k: v for k, v in vars(args).items() if k != "url"}, "n_classes": n_classes,
+                  "per_class": per_class, "test_per_class": test_per_class, "templates": "random_templates-v1"}
+    key = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:12]
+
+    def build():
+        templates = {"x": random_templates(n_classes, pool_seed), "t": np.linspace(-5, 5, 12) / 6.0,
+                     "y": np.arange(n_classes)}
+        np_state, py_state = np.random.get_state(), random.getstate()
+        try:  # make_dataset reseeds the global generators: leave them as they were
+            d = make_dataset(args, template=templates)
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+        x, y = d["x"].astype(np.float32), d["y"].astype(np.int64)
+        test = np.zeros(len(y), dtype=bool)
+        for c in range(n_classes):  # make_dataset shuffled the samples: a class's last ones are its test set
+            test[np.flatnonzero(y == c)[per_class - test_per_class:]] = True
+        return x[~test], y[~test], x[test], y[test]
+
+    x, y, x_test, y_test = _disk_cached(f"mnist1d-classes-{key}", build)
+    return from_arrays(x[:, None], y, x_test[:, None], y_test, name="mnist1d-classes")
+
+
+SOURCES = {"digits": digits, "mnist": mnist, "mnist1d": mnist1d, "mnist1d-classes": mnist1d_classes}
