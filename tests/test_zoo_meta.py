@@ -179,11 +179,11 @@ def test_lamaml_first_order_rate_gradient_is_minus_inner_gradients_times_meta_gr
     strategy.before_task(task)
     theta, alpha = weights(strategy.net), strategy.alpha
     _, g_alpha = grad(strategy.meta_loss, argnums=(0, 1))(theta, alpha, (x, y, None), (x, y, None))
-    g0 = grad(strategy.loss)(theta, x[:5], y[:5], None)
+    g0 = grad(strategy.functional_loss)(theta, x[:5], y[:5], None)
     theta1 = {n: theta[n] - alpha[n] * g0[n] for n in theta}
-    g1 = grad(strategy.loss)(theta1, x[5:], y[5:], None)
+    g1 = grad(strategy.functional_loss)(theta1, x[5:], y[5:], None)
     theta2 = {n: theta1[n] - alpha[n] * g1[n] for n in theta}
-    g_meta = grad(strategy.loss)(theta2, x, y, None)
+    g_meta = grad(strategy.functional_loss)(theta2, x, y, None)
     for n in theta:
         torch.testing.assert_close(g_alpha[n], -(g0[n] + g1[n]) * g_meta[n], rtol=1e-4, atol=1e-7)
     strategy.second_order = True  # and the second-order gradient is another one

@@ -44,10 +44,16 @@ def classification_episodes(x: torch.Tensor, y: torch.Tensor, n_episodes: int, n
     return torch.stack(xs), torch.stack(ys), torch.stack(xq), torch.stack(yq)
 
 
+def one_hot(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """A boolean ``(len(y), n_classes)`` one-hot matrix; unlike ``F.one_hot`` it reads no values, so
+    ``vmap`` accepts it."""
+    return y[:, None] == torch.arange(n_classes, device=y.device)
+
+
 def episode_cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over the classes present in ``y`` only (an episode's N ways): the other outputs
     are masked out. Written without data-dependent shapes, so it can be vmapped over episodes."""
-    present = torch.nn.functional.one_hot(y, out.shape[-1]).sum(0) > 0
+    present = one_hot(y, out.shape[-1]).any(0)
     return torch.nn.functional.cross_entropy(out.masked_fill(~present, float("-inf")), y)
 
 

@@ -80,11 +80,11 @@ class LaMAML(SGDStrategy):
         """L(θ_k): the loss on the meta-batch after the inner loop on the incoming batch's chunks."""
         fast = theta
         for xc, yc, tc in self.chunks(*incoming):
-            g = grad(self.loss)(fast, xc, yc, tc)
+            g = grad(self.functional_loss)(fast, xc, yc, tc)
             if not self.second_order:
                 g = {n: v.detach() for n, v in g.items()}
             fast = {n: fast[n] - alpha[n] * g[n] for n in fast}
-        return self.loss(fast, *meta_batch)
+        return self.functional_loss(fast, *meta_batch)
 
     def chunks(self, x, y, t):
         """The incoming batch in ``inner_steps`` consecutive, non-empty pieces (fewer if it is smaller)."""
@@ -92,5 +92,5 @@ class LaMAML(SGDStrategy):
                  for v in (x, y, t)]
         return [(xc, yc, tc) for xc, yc, tc in zip(*parts) if len(yc)]
 
-    def loss(self, params, x, y, t):
+    def functional_loss(self, params, x, y, t):
         return self.loss(self.masked(functional_call(self.net, params, (x,)), t), y)

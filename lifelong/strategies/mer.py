@@ -58,7 +58,7 @@ class MER(SGDStrategy):
         for _ in range(self.replay_batches):
             before = theta
             for xb, yb, tb in self.inner_batches(x, y, t):  # B_i: the incoming batch, then memory batches
-                g, loss = grad_and_value(self.loss)(theta, xb, yb, tb)
+                g, loss = grad_and_value(self.functional_loss)(theta, xb, yb, tb)
                 theta = {n: theta[n] - self.inner_lr * g[n] for n in theta}
                 first = loss if first is None else first
             theta = {n: before[n] + self.beta * (theta[n] - before[n]) for n in theta}  # within-batch Reptile
@@ -79,5 +79,5 @@ class MER(SGDStrategy):
                 chunks.append((m["x"][s], m["y"][s], None if mt is None else mt[s]))
         return chunks
 
-    def loss(self, params, x, y, t):
+    def functional_loss(self, params, x, y, t):
         return self.loss(self.masked(functional_call(self.net, params, (x,)), t), y)

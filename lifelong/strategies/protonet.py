@@ -1,0 +1,88 @@
+"""Prototypical Networks (Snell, Swersky & Zemel 2017, "Prototypical Networks for Few-shot Learning",
+NeurIPS), trained on the episodes of a stream (``lifelong.strategies.episodic``)."""
+import torch
+import torch.nn.functional as F
+from torch.func import vmap
+
+from lifelong.meta.episodes import one_hot
+from lifelong.strategies.episodic import EpisodicStrategy
+
+
+def prototype_logits(support, ys, query, n_classes: int):
+    """−‖f(q) − c_k‖² for every class k, where the prototype c_k is the mean embedding of class k in the
+    support (−inf for the classes the support lacks). Embeddings in, logits out; vmappable."""
+    onehot = one_hot(ys, n_classes).to(support.dtype)
+    counts = onehot.sum(0)
+    protos = onehot.T @ support / counts.clamp(min=1)[:, None]
+    return (-squared_distances(query, protos)).masked_fill(counts == 0, float("-inf"))
+
+
+def squared_distances(a, b):
+    """‖a_i − b_j‖² for every pair of rows (no square root: differentiable at zero distance)."""
+    return a.square().sum(1, keepdim=True) - 2 * a @ b.T + b.square().sum(1)
+
+
+class ProtoNet(EpisodicStrategy):
+    """Learn an embedding (``net.features``) in which each class clusters around its mean.
+
+    Outer step: for each episode, prototypes are the mean embeddings of the support's classes and the
+    query is classified by a softmax over negative squared distances; Adam on the mean cross-entropy.
+    There is no inner loop, and the head is not used. ``predict``: the nearest prototype among the
+    known classes, a prototype being the mean embedding of a class's samples: while a task is learned,
+    of the task's data and the memory; at the end of the task they are computed once and kept until the
+    next (before any exists, the network's own outputs decide). ``adapt``: the support's class means
+    become those classes' prototypes, the others stay. Classification only.
+    """
+
+    handles_regression = False
+    state_attrs = EpisodicStrategy.state_attrs + ("prototypes", "known")
+
+    def setup(self, info, *, seed=0, device="cpu"):
+        super().setup(info, seed=seed, device=device)
+        self.prototypes = torch.zeros(info.n_classes, self.net.embedding_dim, device=self.device)
+        self.known = torch.zeros(info.n_classes, dtype=torch.bool, device=self.device)
+
+    def outer_loss(self, params, episodes):
+        xs, ys, xq, yq = episodes
+        es, eq = self.net.features(xs.flatten(0, 1)), self.net.features(xq.flatten(0, 1))
+        logits = vmap(prototype_logits, in_dims=(0, 0, 0, None))(
+            es.unflatten(0, xs.shape[:2]), ys, eq.unflatten(0, xq.shape[:2]), self.info.n_classes)
+        return F.cross_entropy(logits.flatten(0, 1), yq.flatten())
+
+    def class_means(self, x, y):
+        """Mean embedding of each class in ``(x, y)`` and which classes are present."""
+        onehot = one_hot(y, self.info.n_classes).to(x.dtype)
+        counts = onehot.sum(0)
+        return onehot.T @ self.net.features(x) / counts.clamp(min=1)[:, None], counts > 0
+
+    def current_prototypes(self):
+        if self.pool is None:
+            return self.prototypes, self.known
+        x, y, _ = self.pool
+        return self.class_means(x, y)
+
+    @torch.inference_mode()
+    def predict(self, x, info):
+        protos, known = self.current_prototypes()
+        if not bool(known.any()):
+            return super().predict(x, info)
+        logits = (-squared_distances(self.net.features(x), protos)).masked_fill(~known, float("-inf"))
+        mask = self.prediction_mask(info)
+        if mask is not None:
+            logits = logits.masked_fill(~mask, float("-inf"))
+        return logits.argmax(1)
+
+    def after_task(self, task):
+        with torch.no_grad():
+            self.prototypes, self.known = self.current_prototypes()
+        super().after_task(task)
+
+    def adapt(self, x, y, info):
+        with torch.no_grad():
+            protos, known = self.current_prototypes()
+            means, present = self.class_means(x, y)
+        adapted = self.copy()
+        adapted.pool = None
+        adapted.prototypes, adapted.known = torch.where(present[:, None], means, protos), known | present
+        adapted.seen[y.unique()] = True
+        return adapted
