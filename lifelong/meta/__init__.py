@@ -2,7 +2,8 @@
 episode samplers; the prototype memory."""
 from lifelong.meta.core import METHODS, adapt, meta_loss, reptile_direction
 from lifelong.meta.episodes import classification_episodes, episode_cross_entropy, regression_episodes
+from lifelong.meta.prototypes import PrototypeMemory
 from lifelong.meta.tasks import SinusoidFamily
 
 __all__ = ["METHODS", "adapt", "meta_loss", "reptile_direction", "SinusoidFamily", "classification_episodes", "episode_cross_entropy",
-           "regression_episodes"]
+           "regression_episodes", "PrototypeMemory"]

@@ -2,8 +2,9 @@
 
 A strategy preset (``strategies/*.yaml``) names its strategy's file
 (``strategy: ewc`` is ``lifelong/strategies/ewc.py``, the one Strategy class
-defined there) and sets the constructor's keyword parameters; anything not set
-keeps the constructor's default.
+defined there; ``strategy: agent`` is the lifelong agent, ``lifelong/agent.py``)
+and sets the constructor's keyword parameters; anything not set keeps the
+constructor's default.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from lifelong.config import ConfigError, check_params, find_preset, load_yaml, p
 from lifelong.models import MODELS
 from lifelong.strategies.base import NonFiniteLoss, SGDStrategy, Strategy
 
-NOT_STRATEGIES = {"base", "memory"}  # modules of this package that hold no strategy
+NOT_STRATEGIES = {"base", "memory", "episodic"}  # modules of this package that hold no strategy
+ELSEWHERE = {"agent": "lifelong.agent"}  # strategies outside this package, by name: their module
 
 __all__ = ["Strategy", "SGDStrategy", "NonFiniteLoss", "strategy_names", "strategy_class", "load_strategy",
            "build_strategy"]
@@ -26,14 +28,15 @@ __all__ = ["Strategy", "SGDStrategy", "NonFiniteLoss", "strategy_names", "strate
 @functools.lru_cache(maxsize=None)
 def strategy_names() -> tuple[str, ...]:
     """Every strategy, by the name of its file."""
-    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in NOT_STRATEGIES))
+    here = {m.name for m in pkgutil.iter_modules(__path__) if m.name not in NOT_STRATEGIES}
+    return tuple(sorted(here | set(ELSEWHERE)))
 
 
 def strategy_class(name: str) -> type[Strategy]:
-    """The Strategy class defined in ``lifelong/strategies/<name>.py``."""
+    """The Strategy class defined in ``lifelong/strategies/<name>.py`` (or in the module ``ELSEWHERE`` names)."""
     if name not in strategy_names():
         raise ConfigError(f"unknown strategy (known: {', '.join(strategy_names())})", field="strategy", value=name)
-    module = importlib.import_module(f"{__name__}.{name}")
+    module = importlib.import_module(ELSEWHERE.get(name, f"{__name__}.{name}"))
     found = [c for c in vars(module).values()
              if inspect.isclass(c) and issubclass(c, Strategy) and c.__module__ == module.__name__]
     if len(found) != 1:

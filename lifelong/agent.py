@@ -1,0 +1,148 @@
+"""The lifelong agent: a meta-learned embedding initialisation and a prototype memory.
+
+The network's ``features`` are an embedding f_θ; classes are represented by prototypes, the mean
+embeddings of a class-balanced exemplar memory (``lifelong.meta.prototypes``), and an input is
+predicted as the class of its nearest prototype (Snell et al. 2017; nearest-mean-of-exemplars,
+Rebuffi et al. 2017), among the classes the setting allows.
+
+Training on a task is meta-training on episodes (MAML, Finn et al. 2017; first-order by default, as
+in its §5.2). The task's training data are pooled with the exemplars of the earlier tasks (every
+class seen so far, in equal shares), and each meta-step draws ``meta_batch`` N-way episodes of
+``k_shot`` support and ``k_query`` query examples per class from that pool, so the meta-objective
+covers the old classes as much as the new ones. For one episode, vmapped over the batch (torch.func):
+    θ' = θ − α ∇_θ L_proto(S; S)        (``inner_steps`` times: the support against its own prototypes)
+    meta-loss = L_proto(Q; S) at θ'     (the queries against the prototypes of the adapted support)
+where L_proto is the prototypical loss (cross-entropy of −squared distance to each prototype); the
+mean over episodes updates θ with the base class's optimizer, ``epochs × ⌈n / batch_size⌉`` times
+for a task of n training samples. With ``inner_steps: 0`` this is a Prototypical Network trained on
+class-balanced episodes. When a task begins the memory takes a random share of its samples (the
+budget ``memory_size`` is counted in samples, like Replay's buffer); whenever the embedding has
+changed, the next prediction first recomputes every prototype from the exemplars.
+
+``adapt`` (few-shot): a copy takes ``adapt_steps`` inner steps on the support set from the
+meta-learned θ, at ``adapt_lr`` (default: ``inner_lr``), recomputes its prototypes from its
+exemplars, and takes the support's class means as the prototypes of the support's classes.
+
+Measured (split-mnist, CNN, seeds 0-2, one CPU thread): ACC 93.0 ± 0.1 and forgetting 6.3 against
+Replay's 88.9 and 10.7 with the same 200 samples, at about 2x Replay's training time. With
+``inner_steps: 0`` ACC is 93.7 ± 0.4 at 1.2x: on split-mnist, and in 5-shot accuracy on
+fewshot-mnist1d, the inner loop adds nothing measurable to the prototypes.
+
+The head of the network is not trained; before the first task (no prototype yet) predictions come
+from the network's outputs, the random-initialisation reference of the accuracy matrix.
+"""
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import torch
+from torch.func import functional_call, vmap
+
+from lifelong.config import Choice, NonNegInt, PositiveFloat, PositiveInt
+from lifelong.meta.core import adapt
+from lifelong.meta.episodes import classification_episodes
+from lifelong.meta.prototypes import PrototypeMemory, prototypical_loss
+from lifelong.strategies.base import NonFiniteLoss, SGDStrategy
+
+
+class Agent(SGDStrategy):
+    """Meta-learned embedding + class-balanced exemplars + nearest-prototype prediction."""
+
+    handles_regression = False
+
+    state_attrs = SGDStrategy.state_attrs + ("memory",)
+
+    def __init__(self, *, memory_size: PositiveInt = 200, n_way: PositiveInt = 10, k_shot: PositiveInt = 5,
+                 k_query: PositiveInt = 5, meta_batch: PositiveInt = 1, inner_steps: NonNegInt = 1,
+                 inner_lr: PositiveFloat = 0.05, first_order: bool = True,
+                 metric: Annotated[str, Choice("euclidean", "cosine")] = "euclidean", **kwargs):
+        super().__init__(**kwargs)
+        self.memory_size, self.n_way, self.k_shot, self.k_query = memory_size, n_way, k_shot, k_query
+        self.meta_batch, self.inner_steps, self.inner_lr = meta_batch, inner_steps, inner_lr
+        self.first_order, self.metric = first_order, metric
+
+    def setup(self, info, *, seed=0, device="cpu"):
+        super().setup(info, seed=seed, device=device)
+        self.memory = PrototypeMemory(self.memory_size, info.n_classes, self.device, self.metric)
+        self.stale = False  # whether the embedding changed since the prototypes were computed
+
+    # --- training: episodes over the task and the memory ------------------------------------
+
+    def fit_task(self, task):
+        x, y = task.x_train, task.y_train
+        if len(self.memory):  # the exemplars of earlier tasks, before this task takes its share
+            x, y = torch.cat([x, self.memory.x]), torch.cat([y, self.memory.y])
+        self.before_task(task)
+        self.opt = self.new_optimizer(self.net.parameters())
+        for _ in range(self.epochs * math.ceil(task.n_train / self.batch_size)):
+            episodes = classification_episodes(x, y, self.meta_batch, self.n_way, self.k_shot, self.k_query,
+                                               self.generator)
+            loss = self.meta_step(episodes)
+            self.step_done()
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
+        self.after_task(task)
+
+    def before_task(self, task):
+        super().before_task(task)
+        self.memory.add(task.x_train, task.y_train, self.generator)  # random: the embedding plays no part
+        self.stale = True
+
+    def meta_step(self, episodes):
+        """One outer step on a batch of episodes, the inner loop vmapped over them."""
+        params = dict(self.net.features.named_parameters())
+        loss = vmap(self.episode_loss, in_dims=(None, 0, 0, 0, 0))(params, *episodes).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.stale = True
+        return loss.detach()
+
+    def episode_loss(self, params, xs, ys, xq, yq):
+        """Query loss of one episode after the inner loop on its support."""
+        fast = self.inner_loop(params, xs, ys, self.inner_steps, self.inner_lr)
+        emb = functional_call(self.net.features, fast, (torch.cat([xs, xq]),))
+        return prototypical_loss(emb[:len(ys)], ys, emb[len(ys):], yq, self.info.n_classes, self.metric)
+
+    def inner_loop(self, params, x, y, steps, lr):
+        """θ' after ``steps`` SGD steps of the support's prototypical loss on itself."""
+        return adapt(self.net.features, params, x, y, self.support_loss, steps=steps, lr=lr,
+                     first_order=self.first_order)
+
+    def support_loss(self, emb, y):
+        return prototypical_loss(emb, y, emb, y, self.info.n_classes, self.metric)
+
+    # --- predicting: the nearest prototype ------------------------------------------------
+
+    @torch.no_grad()
+    def embed(self, x):
+        return self.net.features(x)
+
+    @torch.inference_mode()
+    def predict(self, x, info):
+        if self.stale:
+            self.memory.refresh(self.embed)
+            self.stale = False
+        mask = self.prediction_mask(info)
+        usable = self.memory.counts > 0 if mask is None else (self.memory.counts > 0) & mask
+        if not usable.any():  # no prototype yet for these classes: the network's outputs
+            return super().predict(x, info)
+        return self.memory.nearest(self.embed(x), usable)
+
+    def fine_tune(self, x, y, info):
+        """``adapt`` = a copy, then this: inner steps on the support from the meta-learned θ, then
+        prototypes (the support's class means for its classes, the exemplars' for the others)."""
+        self.seen[y.unique()] = True
+        net = self.net.features
+        fast = self.inner_loop(dict(net.named_parameters()), x, y, self.adapt_steps, self.adapt_lr or self.inner_lr)
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                p.copy_(fast[name])
+        self.memory.refresh(self.embed)
+        self.memory.set_class_means(self.embed(x), y)
+        self.stale = False
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.stale = True

@@ -1,0 +1,198 @@
+"""The lifelong agent and its prototype memory: prototypes are class means of a bounded, class-balanced
+exemplar memory; prediction is the nearest prototype within the setting's classes; few-shot adaptation
+works on a copy; the agent beats fine-tuning on a class-incremental stream and resumes exactly."""
+import pytest
+import torch
+from torch.func import functional_call
+
+import lifelong as ll
+from lifelong.agent import Agent
+from lifelong.config import ConfigError, list_presets
+from lifelong.evaluation import accuracy
+from lifelong.evaluation.fewshot import support_set
+from lifelong.meta.episodes import classification_episodes
+from lifelong.meta.prototypes import PrototypeMemory, class_means, prototypical_loss
+from lifelong.scenarios import TaskInfo
+from lifelong.scenarios.stream import StreamInfo
+from lifelong.strategies import strategy_class, strategy_names
+
+from conftest import fast
+
+
+@pytest.fixture(scope="module")
+def trained(digits_stream):
+    """The agent after the first two tasks of split-digits (class-incremental)."""
+    agent = fast("agent", epochs=2)
+    agent.setup(digits_stream.info, seed=0)
+    agent.fit_task(digits_stream[0])
+    agent.fit_task(digits_stream[1])
+    return agent
+
+
+def test_agent_is_a_strategy_preset():
+    assert "agent" in strategy_names() and strategy_class("agent") is Agent
+    assert "agent" in dict(list_presets("strategies"))
+    agent = ll.load_strategy("agent")
+    assert isinstance(agent, Agent) and agent.get_params()["memory_size"] == 200
+    with pytest.raises(ConfigError, match="memory_size"):
+        ll.load_strategy("agent", memory_size=-1)
+
+
+# --- the prototype memory -------------------------------------------------------------------
+
+
+def test_prototype_is_the_mean_of_the_stored_embeddings():
+    memory = PrototypeMemory(12, n_classes=4, device="cpu")
+    x = torch.arange(40, dtype=torch.float32).reshape(20, 2)
+    y = torch.tensor([0, 1, 2] * 6 + [0, 0])
+    memory.add(x, y, torch.Generator().manual_seed(0))
+    embed = lambda v: 2 * v + 1  # noqa: E731
+    memory.refresh(embed)
+    for c in range(3):
+        stored = memory.x[memory.y == c]
+        assert memory.counts[c] == len(stored) == 4
+        torch.testing.assert_close(memory.prototypes[c], embed(stored).mean(0))
+    assert memory.counts[3] == 0  # no exemplar: no prototype
+
+
+def test_class_means_match_a_hand_computed_example():
+    emb = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0]])
+    means, counts = class_means(emb, torch.tensor([1, 1, 2]), n_classes=3)
+    torch.testing.assert_close(means, torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 4.0]]))
+    assert counts.tolist() == [0, 2, 1]
+
+
+def test_memory_respects_its_budget_and_is_class_balanced(digits_stream):
+    memory, g = PrototypeMemory(50, 10, "cpu"), torch.Generator().manual_seed(0)
+    for i, task in enumerate(digits_stream):
+        memory.add(task.x_train, task.y_train, g)
+        per_class = torch.bincount(memory.y, minlength=10)[: 2 * (i + 1)]
+        assert len(memory) <= 50 and int(per_class.max() - per_class.min()) <= 1
+        # every exemplar is a training sample of its class
+        for c in memory.y.unique().tolist():
+            pool = torch.cat([t.x_train[t.y_train == c] for t in digits_stream]).flatten(1)
+            assert all((pool == e).all(1).any() for e in memory.x[memory.y == c].flatten(1))
+    assert len(memory) == 50 and per_class.tolist() == [5] * 10
+
+
+def test_a_class_seen_again_keeps_a_uniform_draw_of_all_its_samples():
+    """Domain-incremental: the same classes come back; each keeps its quota, drawn from every task."""
+    memory, g = PrototypeMemory(40, 2, "cpu"), torch.Generator().manual_seed(0)
+    for task in range(4):
+        x = torch.full((100, 1), float(task))
+        memory.add(x, torch.arange(100) % 2, g)
+    assert len(memory) == 40 and torch.bincount(memory.y).tolist() == [20, 20]
+    from_task = torch.bincount(memory.x.flatten().long(), minlength=4)
+    assert from_task[3] == 10  # the last task holds a quarter of every class's share, in expectation all do
+    assert all(5 <= n <= 15 for n in from_task.tolist())
+
+
+def test_nearest_prototype_prediction_within_the_allowed_classes():
+    memory = PrototypeMemory(3, 3, "cpu")
+    memory.set_class_means(torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]]), torch.tensor([0, 1, 2]))
+    emb = torch.tensor([[1.0, 1.0], [9.0, 2.0], [4.0, 6.0]])
+    assert memory.nearest(emb).tolist() == [0, 1, 2]
+    assert memory.nearest(emb, allowed=torch.tensor([False, True, True])).tolist() == [1, 1, 2]
+    cosine = PrototypeMemory(3, 3, "cpu", metric="cosine")
+    cosine.set_class_means(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1]))
+    assert cosine.nearest(torch.tensor([[100.0, 1.0], [0.1, 0.2]])).tolist() == [0, 1]  # direction, not length
+
+
+def test_prototypical_loss_is_the_cross_entropy_of_negative_squared_distances():
+    es, ys = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 3.0]]), torch.tensor([4, 4, 1])
+    eq, yq = torch.tensor([[1.0, 1.0]]), torch.tensor([1])
+    # prototypes: class 4 at (1, 0), class 1 at (0, 3); squared distances 1 and 5
+    expected = -torch.log_softmax(torch.tensor([-5.0, -1.0]), 0)[0]
+    torch.testing.assert_close(prototypical_loss(es, ys, eq, yq, n_classes=6), expected)
+
+
+# --- the agent ------------------------------------------------------------------------------
+
+
+def test_agent_predicts_the_nearest_exemplar_mean(trained, digits_stream):
+    x = torch.cat([digits_stream[0].x_test, digits_stream[1].x_test])
+    with torch.no_grad():
+        emb = trained.net.features(x)
+        means = torch.stack([trained.net.features(trained.memory.x[trained.memory.y == c]).mean(0) for c in range(4)])
+    expected = torch.cdist(emb, means).argmin(1)
+    assert torch.equal(trained.predict(x, TaskInfo()), expected)
+    assert trained.memory.counts[:4].tolist() == [50] * 4 and len(trained.memory) == 200
+
+
+def test_predictions_stay_within_the_seen_or_the_task_classes(trained, digits_stream, digits_ti_stream):
+    everything = torch.cat([t.x_test for t in digits_stream])
+    assert set(trained.predict(everything, TaskInfo()).tolist()) <= {0, 1, 2, 3}
+    agent = fast("agent")
+    agent.setup(digits_ti_stream.info, seed=0)
+    for task in list(digits_ti_stream)[:3]:
+        agent.fit_task(task)
+    for i, task in enumerate(digits_ti_stream):
+        if i < 3:
+            assert set(agent.predict(everything, digits_ti_stream.task_info(i)).tolist()) <= set(task.classes)
+
+
+def test_adapt_makes_new_classes_predictable_and_leaves_the_learner_unchanged(trained, digits_stream):
+    new = digits_stream[2]  # classes never trained on
+    x, y = support_set(new, 5, torch.Generator().manual_seed(0), regression=False)
+    before = trained.state_dict()
+    predictions = trained.predict(new.x_test, TaskInfo())
+    adapted = trained.adapt(x, y, TaskInfo())
+    assert adapted is not trained
+    assert accuracy(trained, new.x_test, new.y_test, TaskInfo()) == 0.0
+    assert accuracy(adapted, new.x_test, new.y_test, TaskInfo()) > 0.45  # among 6 classes: 4 seen, 2 new
+    assert accuracy(adapted, new.x_test, new.y_test, TaskInfo(2, new.classes)) > 0.7  # between the 2 new ones
+    assert set(trained.predict(new.x_test, TaskInfo()).tolist()) <= {0, 1, 2, 3}
+    assert torch.equal(trained.predict(new.x_test, TaskInfo()), predictions)
+    after = trained.state_dict()
+    assert all(torch.equal(before["net"][k], after["net"][k]) for k in before["net"])
+    assert all(torch.equal(before["memory"][k], after["memory"][k]) for k in ("x", "y", "prototypes"))
+
+
+def test_adapt_takes_inner_steps_from_the_meta_learned_initialisation(trained, digits_stream):
+    """One step (the preset's adapt_steps) of SGD at inner_lr on the support's prototypical loss, from θ."""
+    x, y = support_set(digits_stream[2], 5, torch.Generator().manual_seed(0), regression=False)
+    adapted = trained.adapt(x, y, TaskInfo())
+    theta = dict(trained.net.features.named_parameters())
+    emb = trained.net.features(x)
+    grads = torch.autograd.grad(prototypical_loss(emb, y, emb, y, 10), list(theta.values()))
+    assert trained.adapt_steps == 1 and trained.adapt_lr is None
+    for (name, p), g in zip(theta.items(), grads):
+        torch.testing.assert_close(dict(adapted.net.features.named_parameters())[name], p - trained.inner_lr * g)
+
+
+def test_the_meta_loss_over_vmapped_episodes_equals_a_loop_over_episodes(trained, digits_stream):
+    """The inner loop is vmapped over the episode batch: same loss as one episode at a time."""
+    task = digits_stream[3]  # classes not learned yet: the losses are far from zero
+    episodes = classification_episodes(task.x_train, task.y_train, 3, 2, 3, 2, torch.Generator().manual_seed(1))
+    params = {n: p.detach() for n, p in trained.net.features.named_parameters()}
+    batched = torch.func.vmap(trained.episode_loss, in_dims=(None, 0, 0, 0, 0))(params, *episodes)
+    for b in range(3):
+        one = trained.episode_loss(params, *(e[b] for e in episodes))
+        torch.testing.assert_close(batched[b], one)
+    # and the inner step moved the parameters: the query loss differs from that at θ
+    xs, ys, xq, yq = (e[0] for e in episodes)
+    emb = functional_call(trained.net.features, params, (torch.cat([xs, xq]),))
+    assert not torch.isclose(prototypical_loss(emb[:len(ys)], ys, emb[len(ys):], yq, 10), batched[0])
+
+
+def test_agent_forgets_far_less_than_fine_tuning(digits_stream):
+    naive = ll.run(fast("naive", epochs=2), digits_stream, seed=0)
+    agent = ll.run(fast("agent", epochs=2), digits_stream, seed=0)
+    assert agent.metrics["acc"] > naive.metrics["acc"] + 0.5
+    assert agent.metrics["forgetting"] < naive.metrics["forgetting"] - 0.5
+
+
+def test_resuming_from_a_checkpoint_gives_the_uninterrupted_numbers():
+    stream = ll.load_scenario("split-digits", seed=0, n_tasks=3)
+    full = ll.run(fast("agent"), stream, seed=2)
+    checkpoints = {}
+    ll.run(fast("agent"), stream, seed=2, on_task_end=lambda i, _, state: checkpoints.__setitem__(i, state))
+    torch.manual_seed(999)
+    resumed = ll.run(fast("agent"), stream, seed=2, checkpoint=checkpoints[0])
+    assert resumed.accuracy_matrix == full.accuracy_matrix and resumed.metrics == full.metrics
+
+
+def test_a_regression_stream_is_refused_in_one_line():
+    with pytest.raises(ConfigError) as e:
+        fast("agent").setup(StreamInfo("regression", (1,), 1, 2), seed=0)
+    assert "classification" in str(e.value) and "\n" not in str(e.value)
