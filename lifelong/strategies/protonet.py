@@ -1,25 +1,10 @@
 """Prototypical Networks (Snell, Swersky & Zemel 2017, "Prototypical Networks for Few-shot Learning",
 NeurIPS), trained on the episodes of a stream (``lifelong.strategies.episodic``)."""
 import torch
-import torch.nn.functional as F
 from torch.func import vmap
 
-from lifelong.meta.episodes import one_hot
+from lifelong.meta.prototypes import class_means, distances, prototypical_loss
 from lifelong.strategies.episodic import EpisodicStrategy
-
-
-def prototype_logits(support, ys, query, n_classes: int):
-    """−‖f(q) − c_k‖² for every class k, where the prototype c_k is the mean embedding of class k in the
-    support (−inf for the classes the support lacks). Embeddings in, logits out; vmappable."""
-    onehot = one_hot(ys, n_classes).to(support.dtype)
-    counts = onehot.sum(0)
-    protos = onehot.T @ support / counts.clamp(min=1)[:, None]
-    return (-squared_distances(query, protos)).masked_fill(counts == 0, float("-inf"))
-
-
-def squared_distances(a, b):
-    """‖a_i − b_j‖² for every pair of rows (no square root: differentiable at zero distance)."""
-    return a.square().sum(1, keepdim=True) - 2 * a @ b.T + b.square().sum(1)
 
 
 class ProtoNet(EpisodicStrategy):
@@ -45,15 +30,14 @@ class ProtoNet(EpisodicStrategy):
     def outer_loss(self, params, episodes):
         xs, ys, xq, yq = episodes
         es, eq = self.net.features(xs.flatten(0, 1)), self.net.features(xq.flatten(0, 1))
-        logits = vmap(prototype_logits, in_dims=(0, 0, 0, None))(
-            es.unflatten(0, xs.shape[:2]), ys, eq.unflatten(0, xq.shape[:2]), self.info.n_classes)
-        return F.cross_entropy(logits.flatten(0, 1), yq.flatten())
+        losses = vmap(prototypical_loss, in_dims=(0, 0, 0, 0, None))(
+            es.unflatten(0, xs.shape[:2]), ys, eq.unflatten(0, xq.shape[:2]), yq, self.info.n_classes)
+        return losses.mean()
 
     def class_means(self, x, y):
         """Mean embedding of each class in ``(x, y)`` and which classes are present."""
-        onehot = one_hot(y, self.info.n_classes).to(x.dtype)
-        counts = onehot.sum(0)
-        return onehot.T @ self.net.features(x) / counts.clamp(min=1)[:, None], counts > 0
+        means, counts = class_means(self.net.features(x), y, self.info.n_classes)
+        return means, counts > 0
 
     def current_prototypes(self):
         if self.pool is None:
@@ -66,7 +50,7 @@ class ProtoNet(EpisodicStrategy):
         protos, known = self.current_prototypes()
         if not bool(known.any()):
             return super().predict(x, info)
-        logits = (-squared_distances(self.net.features(x), protos)).masked_fill(~known, float("-inf"))
+        logits = (-distances(self.net.features(x), protos)).masked_fill(~known, float("-inf"))
         mask = self.prediction_mask(info)
         if mask is not None:
             logits = logits.masked_fill(~mask, float("-inf"))
