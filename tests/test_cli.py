@@ -39,6 +39,10 @@ BAD = [
     (["--scenario", "split-digits", "--strategy", "naive", "--set", "epochs"], ["--set", "epochs"]),
     (["--scenario", "split-digits", "--strategy", "naive", "--set", "colour=red"], ["colour", "unknown field"]),
     (["--scenario", "split-digits", "--strategy", "naive", "--set", "lr=[0.1"], ["--set lr", "not valid YAML"]),
+    (["--scenario", "sine-stream", "--strategy", "lwf"], ["strategy", "lwf", "classification", "regression"]),
+    (["--scenario", "sine-stream", "--strategy", "agent"], ["strategy", "agent", "regression"]),
+    (["--scenario", "split-digits", "--strategy", "naive", "--shots", "0,5"], ["--shots", "0,5"]),
+    (["--scenario", "split-digits", "--strategy", "naive", "--draws", "0"], ["--draws", "0"]),
 ]
 
 

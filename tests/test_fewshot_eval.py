@@ -122,3 +122,14 @@ def test_experiment_fewshot_and_lca_fields_are_validated(tmp_path):
         with pytest.raises(ConfigError) as err:
             load_experiment(write(bad + "\n"))
         assert err.value.field.startswith(field)  # e.g. fewshot.shots[0]
+
+
+def test_compare_refuses_an_incompatible_pair_before_running_anything(tmp_path, capsys):
+    from lifelong.cli import main
+
+    path = tmp_path / "e.yaml"
+    path.write_text("name: e\nscenarios: [sine-stream]\nstrategies: [naive, protonet]\nseeds: 1\n")
+    assert main(["compare", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("lifelong: error:") and "protonet" in err[-1] and "regression" in err[-1]
+    assert not (tmp_path / "out").exists()
