@@ -1,3 +1,5 @@
+import hashlib
+
 import pytest
 import torch
 
@@ -24,3 +26,15 @@ def digits_ti_stream():
 def fast(name, **overrides):
     """A strategy preset with few epochs and an MLP, for quick tests."""
     return ll.load_strategy(name, **{"epochs": 1, "model": "mlp", **overrides})
+
+
+@pytest.fixture
+def private_cache(tmp_path_factory, monkeypatch):
+    """Generated data goes to a throwaway cache, never the user's ~/.cache."""
+    monkeypatch.setenv("LIFELONG_CACHE", str(tmp_path_factory.getbasetemp() / "lifelong-cache"))
+
+
+def row_hashes(x: torch.Tensor) -> set[str]:
+    """One hash per sample: for checking that two sets of samples are disjoint or equal."""
+    flat = x.detach().cpu().contiguous().reshape(len(x), -1).numpy()
+    return {hashlib.sha1(r.tobytes()).hexdigest() for r in flat}

@@ -7,7 +7,6 @@ one-line errors naming the field and the value.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 
@@ -18,20 +17,13 @@ import torch
 import lifelong as ll
 from lifelong.config import list_presets
 from lifelong.scenarios import build_stream, sources
+from conftest import row_hashes
 
 SMALL_EPISODES = {"source": "mnist1d-classes", "builder": "episodes", "n_tasks": 4, "n_way": 5, "train_per_class": 10,
                   "test_per_class": 5, "meta_train_classes": 20, "held_out_classes": 30, "n_held_out": 3}
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    """Generated pools go to a throwaway cache, never the user's ~/.cache."""
-    monkeypatch.setenv("LIFELONG_CACHE", str(tmp_path_factory.getbasetemp() / "lifelong-cache"))
-
-
-def row_hashes(x: torch.Tensor) -> set[str]:
-    flat = x.detach().cpu().contiguous().reshape(len(x), -1).numpy()
-    return {hashlib.sha1(r.tobytes()).hexdigest() for r in flat}
+pytestmark = pytest.mark.usefixtures("private_cache")  # generated data goes to a throwaway cache
 
 
 def same_tasks(a, b) -> bool:

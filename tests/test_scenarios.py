@@ -9,7 +9,6 @@ different streams apart.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import random
 from pathlib import Path
 
@@ -21,20 +20,13 @@ import yaml
 import lifelong as ll
 from lifelong.scenarios import TaskInfo, build_stream, from_arrays, sources
 from lifelong.scenarios.stream import Stream, Task
+from conftest import row_hashes
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 SCENARIO_PRESETS = sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    """MNIST-1D is generated into a throwaway cache, never the user's ~/.cache."""
-    monkeypatch.setenv("LIFELONG_CACHE", str(tmp_path_factory.getbasetemp() / "lifelong-cache"))
-
-
-def row_hashes(x: torch.Tensor) -> set[str]:
-    flat = x.detach().cpu().contiguous().reshape(len(x), -1).numpy()
-    return {hashlib.sha1(r.tobytes()).hexdigest() for r in flat}
+pytestmark = pytest.mark.usefixtures("private_cache")  # generated data goes to a throwaway cache
 
 
 def tiny_pool(n_classes=4, per_class_train=6, per_class_test=3, shape=(1, 4, 4), seed=0):

@@ -311,15 +311,7 @@ def _heatmap_figure(g: Group, metric: str = "accuracy") -> Figure:
     ax = fig.subplots()
     ax.grid(False)
     im = ax.imshow(M, vmin=0, vmax=100, cmap="viridis", origin="upper", interpolation="nearest")
-    ticks = np.arange(T)
-    step = max(1, math.ceil(T / 10))
-    ax.set_xticks(ticks[::step], [str(t + 1) for t in ticks[::step]])
-    ax.set_yticks(ticks[::step], [str(t + 1) for t in ticks[::step]])
-    ax.set_xlabel("Evaluated on task")
-    ax.set_ylabel("After training on task")
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    ax.tick_params(length=0)
+    _matrix_axes(ax, T)
     if T <= 15:
         size = 7 if T <= 5 else 6 if T <= 8 else 5 if T <= 12 else 4
         fmt = "{:.1f}" if T <= 6 else "{:.0f}"
@@ -335,6 +327,19 @@ def _heatmap_figure(g: Group, metric: str = "accuracy") -> Figure:
     ax.set_title(f"{g.strategy} ({n} seed{'s' if n != 1 else ''})", pad=3)
     fig.tight_layout(pad=0.3)
     return fig
+
+
+def _matrix_axes(ax, T: int) -> None:
+    """Task numbers (at most about 10 shown) and labels of a T x T matrix's axes, without a frame."""
+    ticks = np.arange(T)
+    step = max(1, math.ceil(T / 10))
+    ax.set_xticks(ticks[::step], [str(t + 1) for t in ticks[::step]])
+    ax.set_yticks(ticks[::step], [str(t + 1) for t in ticks[::step]])
+    ax.set_xlabel("Evaluated on task")
+    ax.set_ylabel("After training on task")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.tick_params(length=0)
 
 
 def _mse_heatmap_figure(g: Group) -> Figure:
@@ -353,15 +358,7 @@ def _mse_heatmap_figure(g: Group) -> Figure:
     else:
         norm = Normalize(vmin=lo, vmax=hi if hi > lo else lo + (abs(lo) or 1.0) * 1e-6)
     im = ax.imshow(M, norm=norm, cmap="viridis_r", origin="upper", interpolation="nearest")
-    ticks = np.arange(T)
-    step = max(1, math.ceil(T / 10))
-    ax.set_xticks(ticks[::step], [str(t + 1) for t in ticks[::step]])
-    ax.set_yticks(ticks[::step], [str(t + 1) for t in ticks[::step]])
-    ax.set_xlabel("Evaluated on task")
-    ax.set_ylabel("After training on task")
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    ax.tick_params(length=0)
+    _matrix_axes(ax, T)
     if T <= 15:  # beyond that the cells are too small to hold a number
         size = 7 if T <= 5 else 6 if T <= 8 else 5 if T <= 12 else 4
         fmt = "{:.3g}" if T <= 6 else "{:.2g}"
