@@ -223,7 +223,7 @@ def test_image_folder_with_transforms(tmp_path):
                                                    num_experiences=3))
 
 
-def test_materialize_limit_refuses_before_loading():
+def test_materialize_limit_refuses_before_loading_when_asked_to_materialize():
     x, y = tensor_pool()
     calls = []
 
@@ -235,10 +235,11 @@ def test_materialize_limit_refuses_before_loading():
                                       "test": avalanche_tensors(x, y, transform=counting)},
                                      class_order=list(range(6)), num_experiences=2)
     with pytest.raises(ConfigError, match="materialize_limit") as e:
-        from_avalanche(bm, materialize_limit=1000)
+        from_avalanche(bm, materialize=True, materialize_limit=1000)
     assert "\n" not in str(e.value)
     assert len(calls) <= 4  # one sample looked at per dataset, none loaded
-    assert len(from_avalanche(bm, materialize_limit=10**6)) == 2
+    assert len(from_avalanche(bm, materialize=True, materialize_limit=10**6)) == 2
+    assert len(from_avalanche(bm, materialize_limit=1000)) == 2  # the default, "auto", streams it instead
 
 
 # --- 2. Avalanche strategies through ll.run -----------------------------------------------------

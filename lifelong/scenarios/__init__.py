@@ -13,9 +13,9 @@ from lifelong.config import Choice, ConfigError, check_params, defaults, find_pr
 from lifelong.scenarios.avalanche import from_avalanche
 from lifelong.scenarios.builders import BUILDERS, Built
 from lifelong.scenarios.sources import SOURCES, Dataset, from_arrays, from_file
-from lifelong.scenarios.stream import SETTINGS, Stream, StreamInfo, Task, TaskInfo
+from lifelong.scenarios.stream import SETTINGS, LazyTask, Stream, StreamInfo, Task, TaskInfo, TensorCache
 
-__all__ = ["Task", "TaskInfo", "Stream", "StreamInfo", "Dataset", "SETTINGS", "load_scenario", "build_stream",
+__all__ = ["Task", "LazyTask", "TensorCache", "TaskInfo", "Stream", "StreamInfo", "Dataset", "SETTINGS", "load_scenario", "build_stream",
            "from_arrays", "from_file", "from_avalanche", "SOURCES", "BUILDERS", "Built"]
 
 

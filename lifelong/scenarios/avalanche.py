@@ -6,18 +6,30 @@ test stream (``class_incremental_benchmark``, ``nc_benchmark``,
 ``benchmark_from_datasets``, the classic ones, ...) into a ``Stream``: one Task
 per train experience.
 
-Each experience's dataset is iterated once through a ``DataLoader``
-(``num_workers=0``, no shuffling) and what it yields is stacked, so the
-datasets' transforms run exactly once and their outputs are what the Task
-holds. Random transforms (augmentation) are therefore frozen into the tensors:
-the materialisation runs under fixed random seeds (torch, numpy and Python's
-``random``, restored afterwards), so the same benchmark always gives the same
-tensors and the same fingerprint.
+Each experience's dataset is iterated through a ``DataLoader`` (``num_workers=0``,
+no shuffling, batches of ``LOADER_BATCH``) and what it yields is stacked: the
+Task holds the transforms' outputs. Random transforms (augmentation) are
+therefore frozen into the tensors: dataset ``k`` (the train experiences, then the
+test ones) is always loaded under the random seed ``MATERIALIZE_SEED + k``
+(torch, numpy and Python's ``random``, restored afterwards), so the same
+benchmark always gives the same tensors and the same fingerprint, whichever
+experience is loaded first and however often.
 
-Tasks hold tensors in memory (DESIGN.md allows a Dataset for data that does not
-fit, but ``Task`` and ``SGDStrategy`` do not support one yet), so the whole
-stream must fit in ``materialize_limit`` bytes; a larger benchmark is refused
-before anything is loaded.
+Two ways to hold them (``materialize``):
+
+* materialised: every Task holds its tensors in memory, loaded once. Fast; the
+  whole stream must fit in ``materialize_limit`` bytes.
+* streamed: every Task is a ``LazyTask`` that loads its train or its test set
+  through the DataLoader when it is used, and a ``TensorCache`` shared by the
+  stream keeps only the last ``cache_size`` sets loaded, so memory is bounded by
+  about one experience instead of the whole benchmark. The price is time: a set
+  dropped from the cache is loaded again (transforms included) when next used,
+  and a run evaluates every test set after every task. Construction streams the
+  data twice (the labels, which the stream's classes and setting need, then the
+  fingerprint), one set at a time. Strategies that keep data (joint, cumulative,
+  memories) keep what they keep, in memory.
+
+Both give the same tensors, the same fingerprint and the same results.
 """
 from __future__ import annotations
 
@@ -30,7 +42,7 @@ import numpy as np
 import torch
 
 from lifelong.config import ConfigError
-from lifelong.scenarios.stream import SETTINGS, Stream, Task
+from lifelong.scenarios.stream import SETTINGS, LazyTask, Stream, Task, TensorCache
 
 GiB = 2**30
 DEFAULT_LIMIT = 2 * GiB
@@ -39,7 +51,8 @@ LOADER_BATCH = 256
 
 
 def from_avalanche(benchmark: Any, *, name: str | None = None, setting: str | None = None,
-                   materialize_limit: int = DEFAULT_LIMIT) -> Stream:
+                   materialize: bool | str = "auto", materialize_limit: int = DEFAULT_LIMIT,
+                   cache_size: int = 2) -> Stream:
     """A Stream with one Task per train experience of an Avalanche benchmark.
 
     * Test sets: train experience ``i`` is paired with test experience ``i``.
@@ -62,13 +75,21 @@ def from_avalanche(benchmark: Any, *, name: str | None = None, setting: str | No
     * Inputs are stacked as the transforms return them; integer inputs (images
       without ``ToTensor``-like scaling) become float32. Labels become int64.
 
-    ``materialize_limit`` bounds the bytes of all tensors together; a benchmark
-    above it raises ``ConfigError`` before loading anything.
+    ``materialize``: ``"auto"`` (default) holds the tensors in memory when they take at most
+    ``materialize_limit`` bytes (estimated from each dataset's first sample) and streams them
+    otherwise; ``True`` always holds them, and refuses a larger benchmark with ``ConfigError``
+    before loading anything; ``False`` always streams. A streamed stream's tasks are
+    ``LazyTask``s sharing a ``TensorCache`` of ``cache_size`` train or test sets
+    (``stream[0].cache``).
     """
     if setting is not None and setting not in SETTINGS:
         raise ConfigError("expected one of " + ", ".join(SETTINGS), field="setting", value=setting)
+    if not (materialize is True or materialize is False or materialize == "auto"):
+        raise ConfigError("expected true, false or 'auto'", field="materialize", value=materialize)
     if isinstance(materialize_limit, bool) or not isinstance(materialize_limit, int) or materialize_limit <= 0:
         raise ConfigError("expected a positive number of bytes", field="materialize_limit", value=materialize_limit)
+    if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size <= 0:
+        raise ConfigError("expected a positive number of train or test sets", field="cache_size", value=cache_size)
     train_exps, test_exps = _streams(benchmark)
     if not train_exps:
         raise ConfigError("the benchmark's train stream has no experience", field="benchmark",
@@ -80,36 +101,61 @@ def from_avalanche(benchmark: Any, *, name: str | None = None, setting: str | No
             "from_avalanche pairs them by index, or shares a single test experience among all tasks",
             field="benchmark", value=type(benchmark).__name__)
 
+    n = len(train_exps)
     datasets = [e.dataset for e in train_exps] + [e.dataset for e in (test_exps[:1] if shared_test else test_exps)]
-    _check_size(datasets, materialize_limit)
-    with fixed_seeds(MATERIALIZE_SEED), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loaded = [_materialize(d, where) for d, where in zip(datasets, _places(len(train_exps), len(datasets)))]
-    train, test = loaded[: len(train_exps)], loaded[len(train_exps):]
+    places = _places(n, len(datasets))
+    lazy = materialize is False or _too_large(datasets, materialize_limit, refuse=materialize is True)
+    # streamed: a first pass keeps the labels only (the inputs come back empty, with their shape)
+    loaded = [_load(d, k, where, inputs=not lazy) for k, (d, where) in enumerate(zip(datasets, places))]
 
-    labels = [_task_label(exp, t, i) for i, (exp, (_, _, t)) in enumerate(zip(train_exps, train))]
-    order = _class_order(benchmark, train_exps, [y for _, y, _ in train])
-    tasks = []
-    for i, ((x, y, _), classes) in enumerate(zip(train, order)):
+    labels = [_task_label(exp, loaded[i][2], i) for i, exp in enumerate(train_exps)]
+    order = _class_order(benchmark, train_exps, [y for _, y, _ in loaded[:n]])
+    cache = TensorCache(cache_size)
+    tasks, test_labels = [], []
+    for i, classes in enumerate(order):
+        k = n if shared_test else n + i  # the test dataset of task i
+        keep = None
         if shared_test:
-            xt, yt, tt = test[0]
+            _, yt, tt = loaded[k]
             keep = torch.isin(yt, torch.tensor(classes, dtype=yt.dtype))
             if len(set(labels)) > 1 and tt is not None:
                 keep &= tt == labels[i]
-            xt, yt = xt[keep], yt[keep]
+        test_labels.append(loaded[k][1] if keep is None else loaded[k][1][keep])
+        metadata = {"avalanche_experience": i, "shared_test_experience": shared_test}
+        if lazy:
+            tasks.append(LazyTask(i, classes, labels[i], load_train=_Part(datasets[i], i, places[i]),
+                                  load_test=_Part(datasets[k], k, places[k], keep), cache=cache,
+                                  n_train=len(loaded[i][1]), input_shape=loaded[i][0].shape[1:],
+                                  metadata=metadata))
         else:
-            xt, yt, _ = test[i]
-        tasks.append(Task(i, x, y, xt, yt, classes=classes, task_label=labels[i],
-                          metadata={"avalanche_experience": i, "shared_test_experience": shared_test}))
+            (x, y, _), (xt, yt, _) = loaded[i], loaded[k]
+            if keep is not None:
+                xt, yt = xt[keep], yt[keep]
+            tasks.append(Task(i, x, y, xt, yt, classes=classes, task_label=labels[i], metadata=metadata))
 
     inferred = _infer_setting(labels, order)
-    all_labels = torch.cat([t.y_train for t in tasks] + [t.y_test for t in tasks])
+    all_labels = torch.cat([y for _, y, _ in loaded[:n]] + test_labels)
     n_classes = int(all_labels.max()) + 1 if len(all_labels) else 0
     definition = {"source": "avalanche", "benchmark": type(benchmark).__name__, "n_experiences": len(tasks),
                   "test_pairing": "shared" if shared_test else "by index", "inferred_setting": inferred,
                   "materialize_seed": MATERIALIZE_SEED}
-    return Stream(name=name or f"avalanche-{type(benchmark).__name__}", setting=setting or inferred,
-                  tasks=tasks, n_classes=n_classes, definition=definition)
+    stream = Stream(name=name or f"avalanche-{type(benchmark).__name__}", setting=setting or inferred,
+                    tasks=tasks, n_classes=n_classes, definition=definition)
+    if lazy:
+        _ = stream.fingerprint  # streamed once now, one set at a time; the copies .to(device) makes keep it
+        cache.clear()
+    return stream
+
+
+class _Part:
+    """Loads one task's train or test set: dataset ``k``, with the rows ``keep`` of a shared test experience."""
+
+    def __init__(self, dataset, k: int, where: str, keep: torch.Tensor | None = None):
+        self.dataset, self.k, self.where, self.keep = dataset, k, where, keep
+
+    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y, _ = _load(self.dataset, self.k, self.where)
+        return (x, y) if self.keep is None else (x[self.keep], y[self.keep])
 
 
 # --- streams and experiences -----------------------------------------------------------
@@ -186,20 +232,21 @@ def _nbytes(value) -> int:
     return 8  # a label or task label: one int64
 
 
-def _check_size(datasets, limit: int) -> None:
-    """Refuse, before loading anything, a stream whose tensors would exceed ``limit`` bytes
-    (estimated from each dataset's first sample times its length)."""
+def _too_large(datasets, limit: int, refuse: bool) -> bool:
+    """Whether the stream's tensors would exceed ``limit`` bytes (estimated, before loading anything,
+    from each dataset's first sample times its length); with ``refuse``, a ConfigError if they would."""
     total = 0
     with fixed_seeds(MATERIALIZE_SEED), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for d in datasets:
             if len(d):
                 total += _nbytes(d[0]) * len(d)
-    if total > limit:
+    if total > limit and refuse:
         raise ConfigError(
             f"the benchmark's tensors would take about {_size(total)}, above the limit of {_size(limit)}: "
-            "lifelong Tasks hold their data in memory (raise the limit if it fits)",
-            field="materialize_limit", value=limit)
+            "materialize=True holds them in memory (raise the limit if it fits, or pass materialize='auto' "
+            "to stream them one experience at a time)", field="materialize_limit", value=limit)
+    return total > limit
 
 
 def _size(n: int) -> str:
@@ -209,8 +256,16 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _materialize(dataset, where: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(x, y, task labels or None): every sample the dataset yields, in order, transforms applied once."""
+def _load(dataset, k: int, where: str, inputs: bool = True):
+    """``_materialize`` dataset ``k`` under its own random seed, as normal (not inference) tensors."""
+    with fixed_seeds(MATERIALIZE_SEED + k), warnings.catch_warnings(), torch.inference_mode(False):
+        warnings.simplefilter("ignore")
+        return _materialize(dataset, where, inputs)
+
+
+def _materialize(dataset, where: str, inputs: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(x, y, task labels or None): every sample the dataset yields, in order, transforms applied once.
+    Without ``inputs``, x is empty: shape ``(0, *input shape)``, its dtype that of the inputs."""
     from torch.utils.data import DataLoader
 
     if len(dataset) == 0:
@@ -227,7 +282,7 @@ def _materialize(dataset, where: str) -> tuple[torch.Tensor, torch.Tensor, torch
             if not isinstance(x, torch.Tensor):
                 raise ConfigError(f"{where} yields inputs of type {type(x).__name__}; add a transform that returns "
                                   "tensors (e.g. torchvision.transforms.ToTensor())", field="benchmark")
-            xs.append(x)
+            xs.append(x if inputs else x.new_empty((0, *x.shape[1:])))  # no view: the batch is freed
             ys.append(torch.as_tensor(y))
             if len(batch) > 2:
                 ts.append(torch.as_tensor(batch[2]))

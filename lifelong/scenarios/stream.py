@@ -2,15 +2,19 @@
 
 Built-in streams keep every task's tensors in memory (on the run's device) and
 batch by index, so the training loop never goes through a per-sample
-``__getitem__``.
+``__getitem__``. A stream too large for memory is made of ``LazyTask``s instead:
+each loads its train or test tensors when they are used and a shared
+``TensorCache`` keeps only the last one or two loaded.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -54,6 +58,10 @@ class Task:
     def n_train(self) -> int:
         return len(self.y_train)
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
     def to(self, device) -> "Task":
         return replace(
             self,
@@ -63,6 +71,113 @@ class Task:
             y_test=self.y_test.to(device),
             metadata=dict(self.metadata),
         )
+
+
+class TensorCache:
+    """The tensors of at most ``size`` loaded task parts (a ``LazyTask``'s train set or its test set),
+    shared by the tasks of a stream: loading another part drops the least recently used one.
+
+    ``loads`` counts the parts loaded; ``live`` counts those whose tensors still exist, held here
+    or by whoever kept a reference, and ``peak_live`` is the most there ever were at once: what
+    bounds the memory a lazy stream takes.
+    """
+
+    def __init__(self, size: int = 2):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"a TensorCache holds at least one part, got size={size!r}")
+        self.size = size
+        self._held: OrderedDict[Any, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self.loads = self.live = self.peak_live = 0
+
+    def get(self, key, load: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The part stored under ``key``, loaded with ``load()`` unless it is held."""
+        if key in self._held:
+            self._held.move_to_end(key)
+            return self._held[key]
+        while len(self._held) >= self.size:
+            self._held.popitem(last=False)  # dropped before loading: at most `size` held at any time
+        part = load()
+        self.loads += 1
+        self.live += 1
+        self.peak_live = max(self.peak_live, self.live)
+        weakref.finalize(part[0], self._freed)
+        self._held[key] = part
+        return part
+
+    def clear(self) -> None:
+        """Drop every held part."""
+        self._held.clear()
+
+    def _freed(self) -> None:
+        self.live -= 1
+
+
+class LazyTask(Task):
+    """A Task whose tensors are loaded when they are used, for streams too large to hold in memory.
+
+    ``load_train()`` and ``load_test()`` return ``(x, y)``, the same tensors at every call. Reading
+    ``x_train`` or ``y_train`` loads the train set unless ``cache`` holds it (``x_test`` and ``y_test``
+    the test set), so at most ``cache.size`` parts are held however many tasks the stream has; a part
+    dropped is loaded again when next used. ``n_train``, ``input_shape`` and ``to(device)`` load
+    nothing: the copy ``to`` returns moves what it loads, and shares the cache.
+
+    The trade-off: every use of a dropped part reloads it (an evaluation of all test sets after each
+    task reloads each of them), slower but bounded in memory. What a strategy keeps (a joint or
+    cumulative learner's data, a replay memory) stays in memory, by design.
+    """
+
+    def __init__(self, index: int, classes, task_label: int, *, load_train: Callable, load_test: Callable,
+                 cache: TensorCache, n_train: int, input_shape, metadata: Mapping[str, Any] | None = None,
+                 device=None):
+        fields = {"index": index, "classes": tuple(classes), "task_label": task_label,
+                  "metadata": MappingProxyType(dict(metadata or {})), "load_train": load_train,
+                  "load_test": load_test, "cache": cache, "_n_train": int(n_train),
+                  "_input_shape": tuple(input_shape), "device": None if device is None else torch.device(device)}
+        for k, v in fields.items():
+            object.__setattr__(self, k, v)
+
+    def _part(self, load) -> tuple[torch.Tensor, torch.Tensor]:
+        def moved():
+            x, y = load()
+            return (x, y) if self.device is None else (x.to(self.device), y.to(self.device))
+
+        return self.cache.get((load, self.device), moved)
+
+    @property
+    def x_train(self) -> torch.Tensor:
+        return self._part(self.load_train)[0]
+
+    @property
+    def y_train(self) -> torch.Tensor:
+        return self._part(self.load_train)[1]
+
+    @property
+    def x_test(self) -> torch.Tensor:
+        return self._part(self.load_test)[0]
+
+    @property
+    def y_test(self) -> torch.Tensor:
+        return self._part(self.load_test)[1]
+
+    @property
+    def n_train(self) -> int:
+        return self._n_train
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self._input_shape
+
+    def to(self, device) -> "LazyTask":
+        return LazyTask(self.index, self.classes, self.task_label, load_train=self.load_train,
+                        load_test=self.load_test, cache=self.cache, n_train=self._n_train,
+                        input_shape=self._input_shape, metadata=self.metadata, device=device)
+
+    def __deepcopy__(self, memo) -> "LazyTask":
+        return self  # immutable, and its data is loaded again rather than copied
+
+    def __repr__(self) -> str:
+        return (f"LazyTask(index={self.index}, classes={self.classes}, task_label={self.task_label}, "
+                f"n_train={self._n_train}, device={self.device})")
 
 
 @dataclass(frozen=True)
@@ -118,7 +233,7 @@ class Stream:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.tasks[0].x_train.shape[1:])
+        return self.tasks[0].input_shape
 
     @property
     def regression(self) -> bool:
