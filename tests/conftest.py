@@ -24,8 +24,12 @@ def digits_ti_stream():
 
 
 def fast(name, **overrides):
-    """A strategy preset with few epochs and an MLP, for quick tests."""
-    return ll.load_strategy(name, **{"epochs": 1, "model": "mlp", **overrides})
+    """A strategy preset with few epochs and an MLP, for quick tests (and 20 outer steps a task for the
+    meta-learners, whose epoch is ``meta_steps`` outer steps)."""
+    quick = {"epochs": 1, "model": "mlp"}
+    if "meta_steps" in ll.load_strategy(name).get_params():
+        quick["meta_steps"] = 20
+    return ll.load_strategy(name, **{**quick, **overrides})
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ strategies:
   - {preset: ewc, model: mlp, epochs: 2}
 seeds: 2
 reference: naive
+fewshot: {shots: [1, 5], draws: 1}
+lca: 3
 """
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import lifelong as ll
-from lifelong.config import ConfigError
+from lifelong.config import ConfigError, list_presets
 from lifelong.evaluation import FewShot, LearningCurve, metrics, support_set
 from lifelong.meta.tasks import SinusoidFamily
 from lifelong.scenarios.stream import Stream, Task
@@ -133,3 +133,22 @@ def test_compare_refuses_an_incompatible_pair_before_running_anything(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("lifelong: error:") and "protonet" in err[-1] and "regression" in err[-1]
     assert not (tmp_path / "out").exists()
+
+
+CLASSIFICATION_ONLY = {"agent", "er-ace", "gdumb", "icarl", "lamaml", "lwf", "protonet"}
+
+
+@pytest.mark.parametrize("name", [n for n, _ in list_presets("strategies")
+                                  if not n.startswith("avalanche-")])
+def test_every_native_strategy_learns_a_regression_stream_or_refuses_it_in_one_line(name):
+    stream = ll.load_scenario("sine-stream", seed=0, n_tasks=2, n_held_out=0)
+    strategy = ll.load_strategy(name, epochs=1, **({"meta_steps": 10} if "meta_steps" in
+                                                   ll.load_strategy(name).get_params() else {}))
+    if name in CLASSIFICATION_ONLY:
+        with pytest.raises(ConfigError) as e:
+            ll.run(strategy, stream, seed=0)
+        assert "classification" in str(e.value) and "\n" not in str(e.value)
+        return
+    result = ll.run(strategy, stream, seed=0)
+    E = np.array(result.accuracy_matrix)
+    assert result.metric == "mse" and np.isfinite(E).all() and math.isfinite(result.metrics["mse"])

@@ -38,8 +38,11 @@ class LaMAML(SGDStrategy):
     """Look-ahead MAML with learnable, per-parameter learning rates, online.
 
     The network trains with α alone: ``lr`` and ``optimizer`` serve only ``adapt``, the few-shot
-    fine-tuning of the base class.
+    fine-tuning of the base class. Classification only: the paper evaluates no regression, and on
+    sine-stream the learned rates (α_init 0.1) diverge on the first task's MSE.
     """
+
+    handles_regression = False
 
     state_attrs = SGDStrategy.state_attrs + ("memory", "alpha")
 
