@@ -116,5 +116,6 @@ def _result(strategy, stream, seed, device, observers, timings) -> RunResult:
                              "params": strategy.get_params()}},
         versions=versions(), accuracy_matrix=[list(r) for r in R], random_init_accuracy=list(b), metrics=summary,
         timings=copy.deepcopy(timings),
-        n_parameters=list(sizes), device=str(device), metric=stream.metric, status="finished" if finished else "running", extra=collected,
+        n_parameters=list(sizes), device=str(device), metric=stream.metric,
+        status="finished" if finished else "running", extra=collected,
     )
