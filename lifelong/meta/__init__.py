@@ -5,5 +5,5 @@ from lifelong.meta.episodes import classification_episodes, episode_cross_entrop
 from lifelong.meta.prototypes import PrototypeMemory
 from lifelong.meta.tasks import SinusoidFamily
 
-__all__ = ["METHODS", "adapt", "meta_loss", "reptile_direction", "SinusoidFamily", "classification_episodes", "episode_cross_entropy",
-           "regression_episodes", "PrototypeMemory"]
+__all__ = ["METHODS", "adapt", "meta_loss", "reptile_direction", "SinusoidFamily", "classification_episodes",
+           "episode_cross_entropy", "regression_episodes", "PrototypeMemory"]

@@ -3,8 +3,9 @@
 An episode is a support set and a query set of one small task. Classification episodes are
 N-way K-shot (Vinyals et al. 2016): N classes drawn from the pool, K support and Q query examples
 of each. Labels stay the stream's labels (not renumbered 0..N-1): a learner's outputs cover the
-whole label space, and ``episode_cross_entropy`` restricts the loss to the episode's classes. Regression episodes draw one group of the pool
-(one function: the samples of one regression task) and K + Q of its points.
+whole label space, and ``episode_cross_entropy`` restricts the loss to the episode's classes.
+Regression episodes draw one group of the pool (one function: the samples of one regression task)
+and K + Q of its points.
 
 Both return ``(xs, ys, xq, yq)`` batched over episodes, the layout ``lifelong.meta.core``
 vmaps over, and draw everything from the ``torch.Generator`` they are given.

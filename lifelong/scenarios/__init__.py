@@ -15,8 +15,8 @@ from lifelong.scenarios.builders import BUILDERS, Built
 from lifelong.scenarios.sources import SOURCES, Dataset, from_arrays, from_file
 from lifelong.scenarios.stream import SETTINGS, LazyTask, Stream, StreamInfo, Task, TaskInfo, TensorCache
 
-__all__ = ["Task", "LazyTask", "TensorCache", "TaskInfo", "Stream", "StreamInfo", "Dataset", "SETTINGS", "load_scenario", "build_stream",
-           "from_arrays", "from_file", "from_avalanche", "SOURCES", "BUILDERS", "Built"]
+__all__ = ["Task", "LazyTask", "TensorCache", "TaskInfo", "Stream", "StreamInfo", "Dataset", "SETTINGS",
+           "load_scenario", "build_stream", "from_arrays", "from_file", "from_avalanche", "SOURCES", "BUILDERS", "Built"]
 
 
 def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str | Path | None = None,
