@@ -24,14 +24,6 @@ with warnings.catch_warnings():
     from avalanche.benchmarks.utils.classification_dataset import _make_taskaware_tensor_classification_dataset
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def noisy(v):
     """A random transform: the streamed path must reproduce its outputs at every reload."""
     return v + 0.01 * torch.randn_like(v)
