@@ -109,8 +109,10 @@ def cmd_run(args) -> int:
 
     def progress(i, partial, _checkpoint):
         seen = partial.accuracy_matrix[i][: i + 1]
-        print(f"  task {i + 1}/{len(stream)} trained in {partial.timings['train_s'][i]:.1f}s;"
-              f" mean accuracy on tasks seen {100 * sum(seen) / len(seen):.1f}%", file=sys.stderr, flush=True)
+        mean = (f"mean test MSE on tasks seen {sum(seen) / len(seen):.3f}" if stream.regression else
+                f"mean accuracy on tasks seen {100 * sum(seen) / len(seen):.1f}%")
+        print(f"  task {i + 1}/{len(stream)} trained in {partial.timings['train_s'][i]:.1f}s; {mean}",
+              file=sys.stderr, flush=True)
 
     strategy.setup(stream.info, seed=args.seed)  # a method refuses a stream it cannot learn here, before any output
     print(f"running {args.strategy} on {args.scenario} ({len(stream)} tasks), seed {args.seed}", file=sys.stderr)
