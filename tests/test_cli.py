@@ -22,6 +22,18 @@ def test_run_prints_the_matrix_and_writes_the_result(tmp_path, capsys):
     assert f"{100 * data['metrics']['acc']:.1f}" in printed.out
 
 
+def test_run_on_a_regression_stream_speaks_of_test_mse(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--scenario", "sine-stream", "--strategy", "naive", "--shots", "5", "--draws", "1",
+                 "--set", "epochs=1", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "test MSE" in printed.out and "after 100" in printed.out and "ACC" not in printed.out
+    assert "mean test MSE on tasks seen" in printed.err and "%" not in printed.err
+    data = json.loads((out / "result.json").read_text())
+    assert data["metric"] == "mse" and f"{data['metrics']['mse']:.3f}" in printed.out
+    assert data["extra"]["fewshot"]["held_out"]["n_tasks"] == 50
+
+
 def test_list_names_every_preset(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
