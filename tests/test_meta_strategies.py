@@ -227,3 +227,25 @@ def test_a_regression_run_resumes_with_the_same_numbers(name):
     resumed = run(checkpoint=checkpoints[0])
     assert resumed.accuracy_matrix == full.accuracy_matrix
     assert resumed.extra["fewshot"] == full.extra["fewshot"] and resumed.metrics == full.metrics
+
+
+def test_proto_maml_head_starts_each_task_at_its_support_prototypes(digits_stream):
+    strategy = ll.load_strategy("maml-fewshot", model="mlp", **SMALL)
+    strategy.setup(digits_stream.info, seed=0)
+    task = digits_stream[1]
+    x, y = task.x_train[:20], task.y_train[:20]
+    params = {n: p.detach() for n, p in strategy.net.named_parameters()}
+    start = strategy.task_init()(params, x, y)
+    with torch.no_grad():
+        h = strategy.net.features(x)
+    for c in range(digits_stream.n_classes):
+        if c in task.classes:  # w_c = 2 p_c, b_c = -|p_c|^2: the logits rank classes as -|f(x) - p_c|^2 does
+            p = h[y == c].mean(0)
+            torch.testing.assert_close(start["head.weight"][c], 2 * p)
+            torch.testing.assert_close(start["head.bias"][c], -p.square().sum())
+        else:
+            assert torch.equal(start["head.weight"][c], params["head.weight"][c])
+    assert all(torch.equal(start[n], params[n]) for n in params if n.startswith("features."))
+    plain = ll.load_strategy("maml", model="mlp", **SMALL)
+    plain.setup(digits_stream.info, seed=0)
+    assert plain.task_init() is None  # the sine-stream preset keeps its meta-learned head

@@ -81,7 +81,8 @@ def head_names(model: nn.Module) -> list[str]:
 def meta_loss(model: nn.Module, params: Mapping[str, torch.Tensor], tasks, loss_fn: LossFn, *,
               method: str = "maml", steps: int = 1, lr: float = 0.01,
               per_param_lr: Mapping[str, torch.Tensor] | None = None,
-              only: Iterable[str] | None = None) -> torch.Tensor:
+              only: Iterable[str] | None = None,
+              init: Callable[[Params, torch.Tensor, torch.Tensor], Params] | None = None) -> torch.Tensor:
     """Mean query loss after adaptation, over the B tasks of ``tasks = (xs, ys, xq, yq)``.
 
     ``adapt`` + query loss is written for one task and vmapped over the batch dimension of the
@@ -92,6 +93,9 @@ def meta_loss(model: nn.Module, params: Mapping[str, torch.Tensor], tasks, loss_
     * ``fomaml``: ``first_order=True``.
     * ``metasgd``: ``per_param_lr`` required (learned tensors shaped like ``params``).
     * ``anil``: adapts only ``only`` (default: the parameters of the model's last module).
+
+    ``init(params, xs, ys)``, if given, sets each task's starting parameters from its support set
+    before the inner loop (Proto-MAML's head, Triantafillou et al. 2020); it is differentiated through.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -102,6 +106,8 @@ def meta_loss(model: nn.Module, params: Mapping[str, torch.Tensor], tasks, loss_
     rates = per_param_lr if method == "metasgd" else None  # Meta-SGD: learned α, shared by all tasks
 
     def one_task(theta, rates, xs, ys, xq, yq):
+        if init is not None:
+            theta = init(theta, xs, ys)
         adapted = adapt(model, theta, xs, ys, loss_fn, steps=steps, lr=lr, first_order=method == "fomaml",
                         per_param_lr=rates, only=only if method == "anil" else None)
         return task_loss(model, adapted, xq, yq, loss_fn)

@@ -16,7 +16,7 @@ class ANIL(EpisodicStrategy):
 
     def outer_loss(self, params, episodes):
         return meta_loss(self.net, params, episodes, self.episode_loss, method="anil", steps=self.inner_steps,
-                         lr=self.inner_lr, only=head_names(self.net))
+                         lr=self.inner_lr, only=head_names(self.net), init=self.task_init())
 
     def inner_args(self):
         return {"only": head_names(self.net)}

@@ -23,10 +23,12 @@ from typing import Annotated
 
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call
 
 from lifelong.config import Choice, NonNegInt, PositiveFloat, PositiveInt
 from lifelong.meta import core
 from lifelong.meta.episodes import classification_episodes, episode_cross_entropy, regression_episodes
+from lifelong.meta.prototypes import class_means
 from lifelong.strategies.base import NonFiniteLoss, SGDStrategy
 
 
@@ -66,11 +68,12 @@ class EpisodicStrategy(SGDStrategy):
                  meta_batch: PositiveInt = 25, meta_steps: PositiveInt = 100, inner_steps: PositiveInt = 1,
                  inner_lr: PositiveFloat = 0.01, lr: PositiveFloat = 0.001, memory_size: NonNegInt = 500,
                  optimizer: Annotated[str, Choice("sgd", "adam")] = "adam", adapt_steps: PositiveInt | None = None,
-                 adapt_lr: PositiveFloat | None = None, **kwargs):
+                 adapt_lr: PositiveFloat | None = None,
+                 head_init: Annotated[str, Choice("learned", "prototypes")] = "learned", **kwargs):
         super().__init__(optimizer=optimizer, lr=lr, adapt_steps=adapt_steps, adapt_lr=adapt_lr, **kwargs)
         self.n_way, self.k_support, self.k_query, self.meta_batch = n_way, k_support, k_query, meta_batch
         self.meta_steps, self.inner_steps, self.inner_lr = meta_steps, inner_steps, inner_lr
-        self.memory_size = memory_size
+        self.memory_size, self.head_init = memory_size, head_init
 
     def setup(self, info, *, seed=0, device="cpu"):
         super().setup(info, seed=seed, device=device)
@@ -79,6 +82,23 @@ class EpisodicStrategy(SGDStrategy):
 
     def episode_loss(self, out, y) -> torch.Tensor:
         return F.mse_loss(out, y) if self.regression else episode_cross_entropy(out, y)
+
+    def task_init(self):
+        """How a task's starting parameters are set from its support set before the inner loop: None
+        (the meta-learned θ as is), or with ``head_init: prototypes`` Proto-MAML's output layer
+        (Triantafillou et al. 2020): the row of each support class c is w_c = 2 p_c, b_c = −‖p_c‖², p_c the
+        class's mean embedding, so the inner loop starts from the prototype classifier. Classification only."""
+        if self.head_init != "prototypes" or self.regression:
+            return None
+
+        def prototype_head(params, xs, ys):
+            features = {n[len("features."):]: p for n, p in params.items() if n.startswith("features.")}
+            protos, counts = class_means(functional_call(self.net.features, features, (xs,)), ys, self.info.n_classes)
+            present = counts > 0
+            return {**params, "head.weight": torch.where(present[:, None], 2 * protos, params["head.weight"]),
+                    "head.bias": torch.where(present, -protos.square().sum(1), params["head.bias"])}
+
+        return prototype_head
 
     def meta_parameters(self) -> list[torch.Tensor]:
         """What the outer optimizer learns."""
@@ -140,6 +160,11 @@ class EpisodicStrategy(SGDStrategy):
         if not self.regression:
             adapted.seen[y.unique()] = True
         theta = {n: p.detach() for n, p in self.net.named_parameters()}
+        init = self.task_init()
+        if init is not None:  # every known class's row from its prototype, the support's from the support
+            ref = self.reference()
+            theta = init(theta, *(x, y) if ref is None else (torch.cat([ref[0], x]), torch.cat([ref[1], y])))
+            adapted.support_head = True  # it predicts with its own adapted output layer
         fast = core.adapt(self.net, theta, x, y, adapted.masked_loss(adapted.prediction_mask(info)),
                           steps=self.adapt_steps or self.inner_steps, lr=self.adapt_lr or self.inner_lr,
                           first_order=True, **self.inner_args())
@@ -147,6 +172,25 @@ class EpisodicStrategy(SGDStrategy):
             for n, p in adapted.net.named_parameters():
                 p.copy_(fast[n])
         return adapted
+
+    def reference(self):
+        """The samples whose class means make the Proto-MAML output layer when no support is given: the
+        task being learned and the memory, or the memory between tasks (None before any)."""
+        if self.pool is not None:
+            return self.pool[0], self.pool[1]
+        return (self.memory.data["x"], self.memory.data["y"]) if self.memory.data else None
+
+    @torch.inference_mode()
+    def predict(self, x, info):
+        """With ``head_init: prototypes``, the output layer is the prototypes of ``reference()`` (as each
+        task's inner loop starts from); otherwise, and in an adapted copy, the network as it is."""
+        init, ref = self.task_init(), self.reference()
+        if init is None or ref is None or self.__dict__.get("support_head"):
+            return super().predict(x, info)
+        theta = init({n: p.detach() for n, p in self.net.named_parameters()}, *ref)
+        out = functional_call(self.net, theta, (x,))
+        mask = self.prediction_mask(info)
+        return (out if mask is None else out.masked_fill(~mask, float("-inf"))).argmax(1)
 
     def masked_loss(self, mask):
         """The task loss with the outputs outside ``mask`` left out (all of them kept when it is None)."""

@@ -14,4 +14,4 @@ class FOMAML(EpisodicStrategy):
 
     def outer_loss(self, params, episodes):
         return meta_loss(self.net, params, episodes, self.episode_loss, method="fomaml", steps=self.inner_steps,
-                         lr=self.inner_lr)
+                         lr=self.inner_lr, init=self.task_init())

@@ -16,4 +16,4 @@ class MAML(EpisodicStrategy):
 
     def outer_loss(self, params, episodes):
         return meta_loss(self.net, params, episodes, self.episode_loss, method="maml", steps=self.inner_steps,
-                         lr=self.inner_lr)
+                         lr=self.inner_lr, init=self.task_init())

@@ -25,7 +25,7 @@ class MetaSGD(EpisodicStrategy):
 
     def outer_loss(self, params, episodes):
         return meta_loss(self.net, params, episodes, self.episode_loss, method="metasgd", steps=self.inner_steps,
-                         per_param_lr=self.alpha)
+                         per_param_lr=self.alpha, init=self.task_init())
 
     def inner_args(self):
         return {"per_param_lr": {n: a.detach() for n, a in self.alpha.items()}}
