@@ -192,10 +192,7 @@ class AvalancheStrategy(SGDStrategy):
         if out.shape[1] < self.info.n_classes:  # iCaRL's class means stop at the largest class seen
             pad = out.new_full((len(out), self.info.n_classes - out.shape[1]), float("-inf"))
             out = torch.cat([out, pad], 1)
-        mask = self.prediction_mask(info)
-        if mask is not None:
-            out = out.masked_fill(~mask, float("-inf"))
-        return out.argmax(1)
+        return self.decide(out, info)
 
     def _outputs(self, x):
         if self._ncm and not self.net.eval_classifier.class_means_dict:  # iCaRL before any exemplar: its head

@@ -173,6 +173,12 @@ class SGDStrategy(Strategy):
         """The task loss of outputs ``out`` against targets ``y``: cross-entropy, or MSE in regression."""
         return F.mse_loss(out, y) if self.regression else F.cross_entropy(out, y)
 
+    def masked_loss(self, mask):
+        """The task loss with the outputs outside ``mask`` left out (all of them kept when it is None)."""
+        if mask is None:
+            return self.loss
+        return lambda out, y: self.loss(out.masked_fill(~mask, float("-inf")), y)
+
     def logits(self, x, t=None) -> torch.Tensor:
         """Network outputs, masked to each sample's task classes when task labels are given."""
         out = self.net(x)
@@ -217,12 +223,15 @@ class SGDStrategy(Strategy):
             out = self.net(x)
         finally:
             self.net.train()
+        return self.decide(out, info)
+
+    def decide(self, out, info: TaskInfo) -> torch.Tensor:
+        """The prediction from scores ``out``: the best-scoring class among those ``prediction_mask``
+        allows, or ``out`` itself in a regression stream."""
         if self.regression:
             return out
         mask = self.prediction_mask(info)
-        if mask is not None:
-            out = out.masked_fill(~mask, float("-inf"))
-        return out.argmax(1)
+        return (out if mask is None else out.masked_fill(~mask, float("-inf"))).argmax(1)
 
     def adapt(self, x, y, info: TaskInfo) -> "SGDStrategy":
         """A copy fine-tuned on the support set (``fine_tune``); this learner is left as it was."""
@@ -235,13 +244,10 @@ class SGDStrategy(Strategy):
         training ``lr``) on a support set, whose classes become predictable."""
         if not self.regression:
             self.seen[y.unique()] = True
-        mask = self.prediction_mask(info)
+        loss_fn = self.masked_loss(self.prediction_mask(info))
         opt = self.new_optimizer(self.net.parameters(), lr=self.adapt_lr)
         for _ in range(self.adapt_steps):
-            out = self.net(x)
-            if mask is not None:
-                out = out.masked_fill(~mask, float("-inf"))
-            loss = self.loss(out, y)
+            loss = loss_fn(self.net(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

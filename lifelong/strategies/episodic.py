@@ -188,15 +188,7 @@ class EpisodicStrategy(SGDStrategy):
         if init is None or ref is None or self.__dict__.get("support_head"):
             return super().predict(x, info)
         theta = init({n: p.detach() for n, p in self.net.named_parameters()}, *ref)
-        out = functional_call(self.net, theta, (x,))
-        mask = self.prediction_mask(info)
-        return (out if mask is None else out.masked_fill(~mask, float("-inf"))).argmax(1)
-
-    def masked_loss(self, mask):
-        """The task loss with the outputs outside ``mask`` left out (all of them kept when it is None)."""
-        if mask is None:
-            return self.loss
-        return lambda out, y: F.cross_entropy(out.masked_fill(~mask, float("-inf")), y)
+        return self.decide(functional_call(self.net, theta, (x,)), info)
 
     def copy(self) -> "EpisodicStrategy":
         """A deep copy that shares the memory (an adapted copy only predicts: it never writes to it)."""

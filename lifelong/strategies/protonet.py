@@ -50,11 +50,7 @@ class ProtoNet(EpisodicStrategy):
         protos, known = self.current_prototypes()
         if not bool(known.any()):
             return super().predict(x, info)
-        logits = (-distances(self.net.features(x), protos)).masked_fill(~known, float("-inf"))
-        mask = self.prediction_mask(info)
-        if mask is not None:
-            logits = logits.masked_fill(~mask, float("-inf"))
-        return logits.argmax(1)
+        return self.decide((-distances(self.net.features(x), protos)).masked_fill(~known, float("-inf")), info)
 
     def after_task(self, task):
         with torch.no_grad():
