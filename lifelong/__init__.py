@@ -5,8 +5,7 @@
     result = ll.run(ll.load_strategy("replay"), stream, seed=0)
     print(result.metrics["acc"])
 """
-__version__ = "0.1.0"
-
+from lifelong.version import __version__  # noqa: E402
 from lifelong.config import ConfigError  # noqa: E402
 from lifelong.evaluation import metrics  # noqa: E402
 from lifelong.experiment import RunResult, run  # noqa: E402

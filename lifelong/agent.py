@@ -69,7 +69,7 @@ class Agent(SGDStrategy):
 
     # --- training: episodes over the task and the memory ------------------------------------
 
-    def fit_task(self, task):
+    def fit_task(self, task, on_step=None):
         x, y = task.x_train, task.y_train
         if len(self.memory):  # the exemplars of earlier tasks, before this task takes its share
             x, y = torch.cat([x, self.memory.x]), torch.cat([y, self.memory.y])
@@ -79,7 +79,8 @@ class Agent(SGDStrategy):
             episodes = classification_episodes(x, y, self.meta_batch, self.n_way, self.k_shot, self.k_query,
                                                self.generator)
             loss = self.meta_step(episodes)
-            self.step_done()
+            if on_step is not None:
+                on_step(loss)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
         self.after_task(task)

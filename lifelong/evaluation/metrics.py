@@ -43,91 +43,22 @@ References
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from lifelong.evaluation.arrays import matrix as _matrix, row_index as _row_index, vector as _vector
 
 __all__ = [
     "acc",
     "bwt",
     "fwt",
     "forgetting",
-    "forgetting_curve",
     "forgetting_first_based",
     "intransigence",
     "lca",
     "diaz_rodriguez",
-    "summary",
-    "regression_summary",
 ]
-
-# Slack allowed on the [0, 1] range check, for accuracies that went through
-# floating-point averaging.
-_RANGE_TOL = 1e-9
-
-
-# ---------------------------------------------------------------------------
-# Validation helpers
-# ---------------------------------------------------------------------------
-
-
-def _as_float_array(x: Any, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric (array-like of floats): {exc}") from exc
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
-    return arr
-
-
-def _check_fractions(arr: np.ndarray, name: str) -> None:
-    if arr.size and (arr.min() < -_RANGE_TOL or arr.max() > 1.0 + _RANGE_TOL):
-        raise ValueError(
-            f"{name} must hold accuracies as fractions in [0, 1]; "
-            f"got values in [{arr.min():g}, {arr.max():g}] (percentages?)"
-        )
-
-
-def _matrix(R: Any) -> np.ndarray:
-    """Return ``R`` as a validated square 2-D float array with T >= 1."""
-    arr = _as_float_array(R, "R")
-    if arr.ndim != 2:
-        raise ValueError(f"R must be a 2-D T x T matrix; got {arr.ndim} dimension(s) with shape {arr.shape}")
-    if arr.shape[0] != arr.shape[1]:
-        raise ValueError(f"R must be square (T x T); got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError("R must describe at least one task; got an empty matrix")
-    _check_fractions(arr, "R")
-    return arr
-
-
-def _vector(v: Any, T: int, name: str) -> np.ndarray:
-    """Return ``v`` as a validated 1-D float array of length ``T``."""
-    arr = _as_float_array(v, name)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D vector of length T={T}; got shape {arr.shape}")
-    if arr.shape[0] != T:
-        raise ValueError(f"{name} must have length T={T} (one entry per task); got length {arr.shape[0]}")
-    _check_fractions(arr, name)
-    return arr
-
-
-def _row_index(k: Any, T: int) -> int:
-    """Resolve the 0-based row index ``k`` (default: last row)."""
-    if k is None:
-        return T - 1
-    if isinstance(k, (bool, np.bool_)):
-        raise ValueError(f"k must be an integer row index, got {k!r}")
-    try:
-        k = operator.index(k)
-    except TypeError as exc:
-        raise ValueError(f"k must be an integer row index, got {k!r}") from exc
-    if not 0 <= k < T:
-        raise ValueError(f"k must satisfy 0 <= k < T={T} (0-based row index); got {k}")
-    return k
-
 
 # ---------------------------------------------------------------------------
 # GEM (Lopez-Paz & Ranzato, 2017)
@@ -221,16 +152,6 @@ def forgetting(R: Any, k: Optional[int] = None) -> Optional[float]:
     best_before = np.max(R[:k, :k], axis=0)  # max_{l<k} R[l, j] for j < k
     f = best_before - R[k, :k]
     return float(np.mean(f))
-
-
-def forgetting_curve(R: Any) -> list[Optional[float]]:
-    """Max-based forgetting ``F_k`` (Chaudhry et al. 2018) for every row.
-
-    Returns a list of length T: ``[F_0, F_1, ..., F_{T-1}]`` with 0-based
-    ``k`` as in :func:`forgetting`; the first entry is always ``None``.
-    """
-    R = _matrix(R)
-    return [forgetting(R, k) for k in range(R.shape[0])]
 
 
 def forgetting_first_based(R: Any, k: Optional[int] = None) -> Optional[float]:
@@ -384,93 +305,3 @@ def diaz_rodriguez(R: Any, model_sizes: Optional[Sequence[float]] = None) -> dic
         ms = float(min(1.0, float(np.mean(sizes[0] / sizes))))
 
     return {"a": a, "bwt": bwt_val, "rem": rem, "bwt_plus": bwt_plus, "fwt": fwt_val, "ms": ms}
-
-
-# ---------------------------------------------------------------------------
-# Summary
-# ---------------------------------------------------------------------------
-
-
-def summary(
-    R: Any,
-    b: Any,
-    fwt_applicable: bool = True,
-    model_sizes: Optional[Sequence[float]] = None,
-) -> dict[str, Any]:
-    """All end-of-stream metrics of one run as a JSON-serialisable dict.
-
-    Keys:
-
-    * ``acc`` — :func:`acc` (GEM).
-    * ``bwt`` — :func:`bwt` (GEM, T-1 denominator).
-    * ``fwt`` — :func:`fwt` (GEM), or ``None`` when ``fwt_applicable`` is
-      False (e.g. class-incremental with disjoint classes, where a task cannot
-      be predicted before it is trained).
-    * ``forgetting`` — :func:`forgetting` at the last row (Chaudhry et al.
-      2018, max-based).
-    * ``forgetting_first_based`` — :func:`forgetting_first_based` at the last
-      row (Avalanche 0.6.0 definition).
-    * ``diaz_rodriguez`` — the dict of :func:`diaz_rodriguez`, with its
-      ``fwt`` also set to ``None`` when ``fwt_applicable`` is False.
-
-    ``b`` (random-initialisation accuracies, length T) must be given when
-    ``fwt_applicable`` is True; when False it may be passed as ``None`` (if
-    given, it is still validated).  Values are Python floats, ``None`` or nested dicts.
-    """
-    R = _matrix(R)
-    T = R.shape[0]
-    if b is None:
-        if fwt_applicable:
-            raise ValueError(
-                "b (accuracy of the randomly initialised model on each task) "
-                "is required when fwt_applicable=True"
-            )
-    else:
-        _vector(b, T, "b")
-
-    dr = diaz_rodriguez(R, model_sizes=model_sizes)
-    if not fwt_applicable:
-        dr["fwt"] = None
-
-    return {
-        "acc": acc(R),
-        "bwt": bwt(R),
-        "fwt": fwt(R, b) if fwt_applicable else None,
-        "forgetting": forgetting(R),
-        "forgetting_first_based": forgetting_first_based(R),
-        "diaz_rodriguez": dr,
-    }
-
-
-# ---------------------------------------------------------------------------
-# Regression streams
-# ---------------------------------------------------------------------------
-
-
-def regression_summary(E: Any, b: Any) -> dict[str, Any]:
-    """End-of-stream metrics when ``E[i, j]`` is the test MSE on task j after training on task i and
-    ``b[j]`` that of the randomly initialised model (lower is better).
-
-    The GEM and Chaudhry definitions with the sign turned so that their reading is unchanged:
-
-    * ``mse`` — mean of the last row (the counterpart of ACC).
-    * ``bwt`` — ``(1/(T-1)) Σ_{i<T} (E[i, i] − E[T, i])``: negative when the error on old tasks grew.
-    * ``fwt`` — ``(1/(T-1)) Σ_{i≥2} (b[i] − E[i-1, i])``: positive when earlier tasks lowered the error
-      on a task before it was trained.
-    * ``forgetting`` — mean over j<T of ``E[T, j] − min_{l<T} E[l, j]`` (max-based: the error's rise from
-      its best); ``forgetting_first_based`` — mean of ``E[T, j] − E[j, j]``.
-    """
-    E = np.asarray(E, dtype=float)
-    if E.ndim != 2 or E.shape[0] != E.shape[1] or E.shape[0] == 0:
-        raise ValueError(f"E must be a non-empty square matrix, got shape {E.shape}")
-    b = np.asarray(b, dtype=float)
-    T = E.shape[0]
-    out: dict[str, Any] = {"mse": float(E[-1].mean()), "bwt": None, "fwt": None, "forgetting": None,
-                           "forgetting_first_based": None}
-    if T >= 2:
-        j = np.arange(T - 1)
-        out["bwt"] = float(np.mean(E[j, j] - E[-1, j]))
-        out["fwt"] = float(np.mean(b[1:] - E[j, j + 1]))
-        out["forgetting"] = float(np.mean(E[-1, j] - E[:-1, :-1].min(axis=0)))
-        out["forgetting_first_based"] = float(np.mean(E[-1, j] - E[j, j]))
-    return out

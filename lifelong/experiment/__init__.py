@@ -1,5 +1,5 @@
 """Running strategies on streams and keeping what they produce."""
-from lifelong.experiment.result import RunResult, atomic_write_text
+from lifelong.experiment.result import RunResult
 from lifelong.experiment.run import run
 
-__all__ = ["run", "RunResult", "atomic_write_text"]
+__all__ = ["run", "RunResult"]

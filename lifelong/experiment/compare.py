@@ -20,9 +20,10 @@ from typing import Callable
 import yaml
 
 from lifelong.config import ConfigError
-from lifelong.experiment.result import atomic_write_text
+from lifelong.atomic import atomic_write_text
 from lifelong.experiment.spec import Experiment, RunSpec, load_experiment
 from lifelong.experiment.store import Store
+from lifelong.version import __version__
 
 
 @dataclass
@@ -153,7 +154,7 @@ def execute(store_path: str, run: RunSpec) -> str:
     torch.set_num_threads(1)
     store = Store(store_path)
     ident = dict(scenario=run.scenario, strategy=run.strategy.label, seed=run.seed, params=run.strategy.spec,
-                 fingerprint=run.fingerprint, version=ll.__version__)
+                 fingerprint=run.fingerprint, version=__version__)
     try:
         stream = ll.load_scenario(run.scenario, seed=run.seed)
         if stream.fingerprint != run.fingerprint:

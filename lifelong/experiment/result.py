@@ -2,41 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lifelong.atomic import atomic_write_text
+
 FORMAT_VERSION = 1
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def versions() -> dict:
-    import numpy
-    import torch
-
-    from lifelong import __version__
-
-    return {"lifelong": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "python": platform.python_version()}
 
 
 @dataclass

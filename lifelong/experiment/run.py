@@ -11,7 +11,8 @@ import torch
 
 from lifelong.evaluation import metrics
 from lifelong.evaluation.evaluators import AccuracyMatrix, Evaluator
-from lifelong.experiment.result import RunResult, versions
+from lifelong.experiment.result import RunResult
+from lifelong.version import versions
 from lifelong.scenarios.stream import Stream
 from lifelong.strategies.base import Strategy
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_value, find_preset, load_yaml
 from lifelong.strategies import build_strategy
+from lifelong.version import __version__
 
 DEFAULT = Path(__file__).with_name("default.yaml")
 FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "fewshot", "lca", "out")
@@ -50,8 +51,6 @@ class RunSpec:
     def key(self) -> str:
         """Identifies the run across restarts: what it runs (scenario, strategy, hyperparameters, seed,
         stream fingerprint, library version), not where or when."""
-        from lifelong import __version__
-
         ident = {"scenario": self.scenario, "strategy": self.strategy.label, "spec": self.strategy.spec,
                  "seed": self.seed, "fingerprint": self.fingerprint, "version": __version__,
                  "evaluators": list(self.evaluators)}

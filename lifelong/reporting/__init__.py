@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-from lifelong.experiment.result import atomic_write_text
+from lifelong.atomic import atomic_write_text
 from lifelong.reporting.figures import FigureFile, write_figures
 from lifelong.reporting.pages import render_index, render_readme
 from lifelong.reporting.stats import (Aggregate, PairedTest, Summary, aggregate, experiment_names, paired_test,

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from lifelong.experiment.result import atomic_write_text
+from lifelong.atomic import atomic_write_text
 from lifelong.reporting.stats import TESTS, Aggregate, Group, MetricSpec
 
 __all__ = ["Cell", "Table", "make_tables", "render_markdown", "render_latex", "render_csv", "render_html",

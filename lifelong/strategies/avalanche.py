@@ -130,7 +130,7 @@ class AvalancheStrategy(SGDStrategy):
 
     # --- training -----------------------------------------------------------------------
 
-    def fit_task(self, task):
+    def fit_task(self, task, on_step=None):  # Avalanche's own loop reports no steps
         if self._av is None:
             raise RuntimeError("this is a copy made by adapt(); it predicts but does not continue the stream")
         if self._ncm and bool(self.seen[list(task.classes)].any()):

@@ -14,7 +14,7 @@ annotated; the annotation is the preset field's schema (``lifelong.config``).
 from __future__ import annotations
 
 import copy
-from typing import Annotated
+from typing import Annotated, Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,9 @@ import torch.nn.functional as F
 from lifelong.config import ConfigError, keyword_params, Choice, Fraction, NonNegFloat, PositiveFloat, PositiveInt
 from lifelong.models import ModelName, build_model
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
+
+
+StepHook = Callable[[torch.Tensor], None]  # the run's step channel: called with each step's loss
 
 
 class NonFiniteLoss(RuntimeError):
@@ -40,8 +43,9 @@ class Strategy:
         """Build the learner for a stream of this shape, from scratch."""
         raise NotImplementedError
 
-    def fit_task(self, task: Task) -> None:
-        """Learn one task of the stream."""
+    def fit_task(self, task: Task, on_step: StepHook | None = None) -> None:
+        """Learn one task of the stream; call ``on_step(loss)`` after each optimisation step, when given
+        (the run's step channel: learning-curve and continual evaluators listen to it)."""
         raise NotImplementedError
 
     def predict(self, x: torch.Tensor, info: TaskInfo) -> torch.Tensor:
@@ -71,12 +75,6 @@ class Strategy:
         if info.setting == "regression" and not self.handles_regression:
             raise ConfigError(f"{type(self).__name__} is a classification method and cannot learn a regression "
                               "stream", field="strategy", value=getattr(self, "name", type(self).__name__.lower()))
-
-    def step_done(self) -> None:
-        """Called by a learner after each optimisation step; an evaluator may listen (learning-curve area)."""
-        hook = self.__dict__.get("on_step")
-        if hook is not None:
-            hook(self)
 
 
 class SGDStrategy(Strategy):
@@ -130,7 +128,7 @@ class SGDStrategy(Strategy):
 
     # --- training ---------------------------------------------------------------------
 
-    def fit_task(self, task: Task) -> None:
+    def fit_task(self, task: Task, on_step: StepHook | None = None) -> None:
         self.before_task(task)
         x, y, t = self.training_data(task)
         self.opt = self.new_optimizer(self.net.parameters())
@@ -141,7 +139,8 @@ class SGDStrategy(Strategy):
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
                 loss = self.update(x[idx], y[idx], None if t is None else t[idx], epoch)
-                self.step_done()
+                if on_step is not None:
+                    on_step(loss)
             if not torch.isfinite(loss):
                 raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
         self.after_task(task)

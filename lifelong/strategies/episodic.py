@@ -106,7 +106,7 @@ class EpisodicStrategy(SGDStrategy):
 
     # --- meta-training ----------------------------------------------------------------
 
-    def fit_task(self, task):
+    def fit_task(self, task, on_step=None):
         self.before_task(task)
         group = self.groups(task)
         m = self.memory.data or {"x": task.x_train[:0], "y": task.y_train[:0], "g": group[:0]}
@@ -114,7 +114,8 @@ class EpisodicStrategy(SGDStrategy):
         self.opt = self.new_optimizer(self.meta_parameters())
         for _ in range(self.epochs * self.meta_steps):
             loss = self.outer_step(self.episodes(*self.pool))
-            self.step_done()
+            if on_step is not None:
+                on_step(loss)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"meta-loss became {loss.item()} on task {task.index}")
         self.after_task(task)

@@ -1,0 +1,71 @@
+"""Validation of the arrays the metrics take: score matrices, per-task vectors, row indices.
+
+Inputs outside [0, 1] (the metrics take accuracies as fractions), non-finite values and badly
+shaped inputs raise ``ValueError`` with what was given.
+"""
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+# Slack allowed on the [0, 1] range check, for accuracies that went through floating-point averaging.
+_RANGE_TOL = 1e-9
+
+
+def _floats(x: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric (array-like of floats): {exc}") from exc
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
+    return arr
+
+
+def _check_fractions(arr: np.ndarray, name: str) -> None:
+    if arr.size and (arr.min() < -_RANGE_TOL or arr.max() > 1.0 + _RANGE_TOL):
+        raise ValueError(
+            f"{name} must hold accuracies as fractions in [0, 1]; "
+            f"got values in [{arr.min():g}, {arr.max():g}] (percentages?)"
+        )
+
+
+def matrix(R: Any) -> np.ndarray:
+    """Return ``R`` as a validated square 2-D float array with T >= 1."""
+    arr = _floats(R, "R")
+    if arr.ndim != 2:
+        raise ValueError(f"R must be a 2-D T x T matrix; got {arr.ndim} dimension(s) with shape {arr.shape}")
+    if arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"R must be square (T x T); got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError("R must describe at least one task; got an empty matrix")
+    _check_fractions(arr, "R")
+    return arr
+
+
+def vector(v: Any, T: int, name: str) -> np.ndarray:
+    """Return ``v`` as a validated 1-D float array of length ``T``."""
+    arr = _floats(v, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D vector of length T={T}; got shape {arr.shape}")
+    if arr.shape[0] != T:
+        raise ValueError(f"{name} must have length T={T} (one entry per task); got length {arr.shape[0]}")
+    _check_fractions(arr, name)
+    return arr
+
+
+def row_index(k: Any, T: int) -> int:
+    """Resolve the 0-based row index ``k`` (default: last row)."""
+    if k is None:
+        return T - 1
+    if isinstance(k, (bool, np.bool_)):
+        raise ValueError(f"k must be an integer row index, got {k!r}")
+    try:
+        k = operator.index(k)
+    except TypeError as exc:
+        raise ValueError(f"k must be an integer row index, got {k!r}") from exc
+    if not 0 <= k < T:
+        raise ValueError(f"k must satisfy 0 <= k < T={T} (0-based row index); got {k}")
+    return k

@@ -1,0 +1,168 @@
+"""The catalogue of measures: what a score is, how it reads, and which metrics follow from it.
+
+A run scores its learner on test sets with one measure, chosen by the stream's setting: accuracy
+(classification) or the test MSE (regression). The measure says how a score is computed, its unit
+and display scale, whether higher is better, which end-of-stream metrics apply and how each of them
+reads. The run, the evaluators, the statistics, the tables, the figures and the CLI ask it instead
+of branching on a name; a new measure is one more entry here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import torch
+
+from lifelong.evaluation import summaries
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How one summary metric reads: its column label, display scale, direction and definition."""
+
+    key: str
+    label: str
+    scale: float  # shown as value * scale (100: a fraction shown in percent)
+    higher_is_better: bool
+    description: str
+
+    @property
+    def percent(self) -> bool:
+        return self.scale == 100.0
+
+
+@torch.inference_mode()
+def _batched_sum(strategy, x, y, info, term: Callable, dtype, batch_size: int = 2048) -> float:
+    total = torch.zeros((), dtype=dtype, device=y.device)
+    for start in range(0, len(y), batch_size):
+        s = slice(start, start + batch_size)
+        total += term(strategy.predict(x[s], info), y[s])
+    return float(total)
+
+
+def accuracy(strategy, x: torch.Tensor, y: torch.Tensor, info) -> float:
+    """Fraction of ``x`` whose predicted label is ``y``, predicted in batches."""
+    return _batched_sum(strategy, x, y, info, lambda p, t: (p == t).sum(), torch.long) / max(len(y), 1)
+
+
+def squared_error(strategy, x: torch.Tensor, y: torch.Tensor, info) -> float:
+    """Mean squared error of the predicted targets of ``x`` against ``y``, over samples and outputs."""
+    term = lambda p, t: ((p - t) ** 2).sum(dtype=torch.float64)  # noqa: E731
+    return _batched_sum(strategy, x, y, info, term, torch.float64) / max(y.numel(), 1)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One way of scoring a learner on a test set, and how everything computed from it reads."""
+
+    name: str  # as results store it (``RunResult.metric``)
+    label: str  # what a score is called on an axis or in a caption
+    symbol: str  # the score's name in a table's few-shot columns and in progress lines
+    scale: float  # a score is shown as score * scale
+    higher_is_better: bool
+    headline: str  # the summary metric a report leads with
+    core: tuple[str, ...]  # the summary metrics every report shows, in table order
+    metrics: Mapping[str, MetricInfo]  # how each summary metric reads
+    scorer: Callable[..., float]
+    summarizer: Callable[..., dict]
+
+    @property
+    def unit(self) -> str:
+        return "%" if self.scale == 100.0 else ""
+
+    def score(self, strategy, x: torch.Tensor, y: torch.Tensor, info) -> float:
+        """The learner's score on a test set (predicted in batches, under inference mode)."""
+        return self.scorer(strategy, x, y, info)
+
+    def summary(self, R, b, *, fwt_applicable: bool = True, model_sizes=None) -> dict:
+        """The end-of-stream metrics of a score matrix ``R`` and the random-initialisation scores ``b``."""
+        return self.summarizer(R, b, fwt_applicable=fwt_applicable, model_sizes=model_sizes)
+
+    def best(self, values):
+        """The best of ``values`` in this measure's direction."""
+        return max(values) if self.higher_is_better else min(values)
+
+    def metric(self, key: str) -> MetricInfo:
+        """How the summary metric ``key`` reads, including the few-shot columns
+        ``fewshot_at_arrival_<K>`` and ``fewshot_held_out_<K>``, which are scores of this measure."""
+        if key in self.metrics:
+            return self.metrics[key]
+        for prefix, where in ((ARRIVAL, "at each task's arrival, mean over tasks after the first"),
+                              (HELD_OUT, "on the held-out tasks (never trained on) after the stream, mean over "
+                                         "those tasks and the draws")):
+            if key.startswith(prefix):
+                k = key[len(prefix):]
+                held = " held-out" if prefix == HELD_OUT else ""
+                label = f"{k}-shot{held}" + ("" if self.scale == 100.0 else f" {self.symbol}")
+                return MetricInfo(key, label, self.scale, self.higher_is_better,
+                                  f"{self.label} after {k}-shot adaptation {where}")
+        return MetricInfo(key, key, 1.0, True, key)
+
+
+ARRIVAL, HELD_OUT = "fewshot_at_arrival_", "fewshot_held_out_"  # prefixes of the few-shot metric columns
+
+
+def _infos(rows: dict) -> dict[str, MetricInfo]:
+    return {k: MetricInfo(k, *v) for k, v in rows.items()}
+
+
+_DR = {
+    "dr_a": ("DR A", 100.0, True, "accuracy over the run (Díaz-Rodríguez et al. 2018)"),
+    "dr_bwt": ("DR BWT", 100.0, True, "backward transfer over all pairs (Díaz-Rodríguez et al. 2018)"),
+    "dr_rem": ("DR REM", 100.0, True, "remembering (Díaz-Rodríguez et al. 2018)"),
+    "dr_bwt_plus": ("DR BWT+", 100.0, True, "positive backward transfer (Díaz-Rodríguez et al. 2018)"),
+    "dr_fwt": ("DR FWT", 100.0, True, "forward transfer, upper triangle (Díaz-Rodríguez et al. 2018)"),
+    "dr_ms": ("DR MS", 100.0, True, "model-size efficiency (Díaz-Rodríguez et al. 2018)"),
+}
+_COMMON = {
+    "lca": ("LCA", 100.0, True, "learning curve area (A-GEM, Chaudhry et al. 2019)"),
+    "train_s": ("Train (s)", 1.0, False, "training time in seconds, summed over tasks"),
+}
+
+ACCURACY = Measure(
+    name="accuracy", label="accuracy", symbol="accuracy", scale=100.0, higher_is_better=True, headline="acc",
+    core=("acc", "bwt", "fwt", "forgetting", "forgetting_first_based", *_DR),
+    metrics=_infos({
+        "acc": ("ACC", 100.0, True, "average accuracy after the last task (GEM)"),
+        "bwt": ("BWT", 100.0, True, "backward transfer (GEM)"),
+        "fwt": ("FWT", 100.0, True, "forward transfer (GEM)"),
+        "forgetting": ("Forgetting", 100.0, False, "average forgetting, max-based (Chaudhry et al. 2018)"),
+        "forgetting_first_based": ("Forgetting (first)", 100.0, False,
+                                   "average forgetting, first-based (Avalanche)"),
+        **_DR, **_COMMON}),
+    scorer=accuracy, summarizer=summaries.classification_summary,
+)
+
+MSE = Measure(
+    name="mse", label="test MSE", symbol="MSE", scale=1.0, higher_is_better=False, headline="mse",
+    core=("mse", "bwt", "fwt", "forgetting", "forgetting_first_based"),
+    metrics=_infos({
+        "mse": ("MSE", 1.0, False, "mean test MSE over all tasks after the last task (regression; lower is better)"),
+        "bwt": ("BWT", 1.0, True, "backward transfer in test MSE, mean over i<T of E[i,i] - E[T,i] "
+                                  "(regression; negative when the error on earlier tasks grew)"),
+        "fwt": ("FWT", 1.0, True, "forward transfer in test MSE, mean over i>1 of b[i] - E[i-1,i] "
+                                  "(regression; positive when earlier tasks lowered the error before training)"),
+        "forgetting": ("Forgetting", 1.0, False, "rise of the test MSE on each task from its best, mean over "
+                                                 "the tasks before the last (regression, max-based)"),
+        "forgetting_first_based": ("Forgetting (first)", 1.0, False, "rise of the test MSE on each task since it "
+                                                                     "was trained (regression, first-based)"),
+        **_COMMON}),
+    scorer=squared_error, summarizer=summaries.regression_summary,
+)
+
+MEASURES = {m.name: m for m in (ACCURACY, MSE)}
+
+
+def measure(name: str | None) -> Measure:
+    """The measure results name ``name`` (results written before measures were named: accuracy)."""
+    if not name:
+        return ACCURACY
+    try:
+        return MEASURES[name]
+    except KeyError:
+        raise ValueError(f"unknown measure {name!r} (known: {', '.join(MEASURES)})") from None
+
+
+def for_setting(setting: str) -> Measure:
+    """The measure a stream of this setting is scored with."""
+    return MSE if setting == "regression" else ACCURACY
