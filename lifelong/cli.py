@@ -22,44 +22,32 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
-def _pct(v) -> str:
-    return "   n/a" if v is None else f"{100 * v:6.1f}"
-
-
-def _num(v) -> str:
-    return "   n/a" if v is None else f"{v:6.3f}"
-
-
 def format_result(result) -> str:
     """The accuracy matrix (test MSE in a regression stream) and the main metrics as a plain-text table.
     Streams of more than 12 tasks show the first and last rows and columns only."""
-    R = result.accuracy_matrix
-    T = len(R)
-    regression = result.metric == "mse"
-    fmt = _num if regression else _pct
+    from lifelong.evaluation.measures import measure
+
+    R, ms = result.accuracy_matrix, measure(result.metric)
+    T, fmt = len(R), ms.format
     cols = list(range(T)) if T <= 12 else [*range(6), *range(T - 6, T)]
-    what = "test MSE" if regression else "accuracy (%)"
     lines = [f"{result.strategy} on {result.scenario} ({result.setting}), seed {result.seed}",
-             f"{what} on each task (columns) after training on each task (rows):",
+             f"{ms.label}{f' ({ms.unit})' if ms.unit else ''} on each task (columns) after training on each task "
+             "(rows):",
              "            " + "".join(f"  task{j + 1:<2d}" for j in cols)]
     lines.append("  random    " + "".join(f"  {fmt(result.random_init_accuracy[j])}" for j in cols))
     for i in cols:
         lines.append(f"  after {i + 1:<3d} " + "".join(f"  {fmt(R[i][j])}" for j in cols))
     m = result.metrics
     lines.append("")
-    if regression:
-        lines.append(f"  MSE {_num(m.get('mse'))}   BWT {_num(m.get('bwt'))}   FWT {_num(m.get('fwt'))}"
-                     f"   forgetting {_num(m.get('forgetting'))}   (test MSE; BWT < 0 means the error grew)")
-    else:
-        lines.append(f"  ACC {_pct(m.get('acc'))}   BWT {_pct(m.get('bwt'))}   FWT {_pct(m.get('fwt'))}"
-                     f"   forgetting {_pct(m.get('forgetting'))}   (GEM / Chaudhry, %)")
+    lines.append(f"  {ms.metric(ms.headline).label} {fmt(m.get(ms.headline))}   BWT {fmt(m.get('bwt'))}   "
+                 f"FWT {fmt(m.get('fwt'))}   forgetting {fmt(m.get('forgetting'))}   ({ms.legend})")
     if m.get("lca") is not None:
-        lines.append(f"  LCA {_pct(m['lca'])}   (A-GEM, first {result.extra.get('lca_beta')} mini-batches, %)")
+        lines.append(f"  LCA {fmt(m['lca'])}   (A-GEM, first {result.extra.get('lca_beta')} mini-batches, %)")
     for key, label in (("fewshot_at_arrival", "at each task's arrival (tasks after the first)"),
                        ("fewshot_held_out", "on held-out tasks after the stream")):
         if m.get(key):
             shots = "   ".join(f"{k}-shot {fmt(v)}" for k, v in m[key].items())
-            lines.append(f"  few-shot {'MSE' if regression else '%'} {label}: {shots}")
+            lines.append(f"  few-shot {ms.unit or ms.symbol} {label}: {shots}")
     lines.append(f"  trained in {sum(result.timings['train_s']):.1f}s, evaluated in {sum(result.timings['eval_s']):.1f}s"
                  f" on {result.device}")
     return "\n".join(lines)
@@ -107,22 +95,42 @@ def cmd_run(args) -> int:
     if args.lca < 0:
         raise ConfigError("expected a non-negative number of mini-batches", field="--lca", value=args.lca)
 
-    def progress(i, partial, _checkpoint):
-        seen = partial.accuracy_matrix[i][: i + 1]
-        mean = (f"mean test MSE on tasks seen {sum(seen) / len(seen):.3f}" if stream.regression else
-                f"mean accuracy on tasks seen {100 * sum(seen) / len(seen):.1f}%")
-        print(f"  task {i + 1}/{len(stream)} trained in {partial.timings['train_s'][i]:.1f}s; {mean}",
-              file=sys.stderr, flush=True)
+    measure = stream.measure
 
+    def progress(i, scores, train_s):
+        seen = scores[: i + 1]
+        print(f"  task {i + 1}/{len(stream)} trained in {train_s:.1f}s; mean {measure.label} on tasks seen "
+              f"{measure.format(sum(seen) / len(seen), 0)}{measure.unit}", file=sys.stderr, flush=True)
+
+    device = _device(args.device)
     strategy.setup(stream.info, seed=args.seed)  # a method refuses a stream it cannot learn here, before any output
     print(f"running {args.strategy} on {args.scenario} ({len(stream)} tasks), seed {args.seed}", file=sys.stderr)
     evaluators = standard_evaluators(None if shots is None else {"shots": shots, "draws": args.draws}, args.lca)
-    result = ll.run(strategy, stream, seed=args.seed, device=args.device, on_task_end=progress, evaluators=evaluators)
+    result = ll.run(strategy, stream, seed=args.seed, device=device, progress=progress, evaluators=evaluators)
     print(format_result(result))
     if out is not None:
         path = result.save(out / "result.json")
         print(f"wrote {path}")
     return 0
+
+
+def _device(name: str | None):
+    """The torch device ``--device`` names, checked before anything runs (None: the run's default)."""
+    if name is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError("expected cpu, cuda, cuda:N or mps", field="--device", value=name)
+    available = {"cpu": 1, "cuda": torch.cuda.device_count(), "mps": int(torch.backends.mps.is_available())}
+    if (device.index or 0) >= available[device.type]:
+        raise ConfigError(f"this machine has {available[device.type]} {device.type} device(s)", field="--device",
+                          value=name)
+    return device
 
 
 def _duration(seconds) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lifelong.config import ConfigError
+from lifelong.experiment.checkpoint import Checkpoint
 from lifelong.experiment.compare import prepare, run_experiment
 from lifelong.experiment.spec import load_experiment
 from lifelong.experiment.store import Store
@@ -116,7 +117,7 @@ def test_an_output_folder_with_another_experiment_is_refused_untouched(tmp_path)
 def test_a_store_write_is_all_or_nothing(tmp_path):
     store = Store(tmp_path / "runs.sqlite")
     store.create({"name": "x"})
-    store.save_checkpoint("k", {"next_task": 1, "payload": [1, 2, 3]})
+    store.save_checkpoint("k", Checkpoint(1, {"payload": [1, 2, 3]}, []))
     conn = sqlite3.connect(store.path)
     conn.execute("CREATE TRIGGER fail BEFORE DELETE ON checkpoints BEGIN SELECT RAISE(ABORT, 'disk gone'); END")
     conn.commit()
@@ -124,7 +125,7 @@ def test_a_store_write_is_all_or_nothing(tmp_path):
     with pytest.raises(sqlite3.DatabaseError):
         store.record("k", scenario="s", strategy="t", seed=0, params={}, fingerprint="f", version="v", error="boom")
     assert store.statuses() == {}  # the run row was rolled back with the failed checkpoint delete
-    assert store.load_checkpoint("k")["payload"] == [1, 2, 3]
+    assert store.load_checkpoint("k").strategy["payload"] == [1, 2, 3]
 
 
 def test_sigkill_at_any_moment_then_rerun_gives_the_uninterrupted_tables(tmp_path):

@@ -7,7 +7,8 @@ import torch
 
 import lifelong as ll
 from lifelong.config import ConfigError, list_presets
-from lifelong.evaluation import FewShot, LearningCurve, metrics, support_set
+from lifelong.evaluation import FewShot, LearningCurve, metrics, summaries, support_set
+from lifelong.experiment.checkpoint import MemoryCheckpointer
 from lifelong.meta.tasks import SinusoidFamily
 from lifelong.scenarios.stream import Stream, Task
 from conftest import fast
@@ -25,13 +26,13 @@ def test_regression_summary_by_hand():
          [2.0, 0.5, 3.0],
          [3.0, 1.5, 0.2]]
     b = [5.0, 4.0, 3.0]
-    m = metrics.regression_summary(E, b)
+    m = summaries.regression_summary(E, b)
     assert m["mse"] == pytest.approx((3.0 + 1.5 + 0.2) / 3)
     assert m["bwt"] == pytest.approx(((1.0 - 3.0) + (0.5 - 1.5)) / 2)  # the error grew: negative
     assert m["fwt"] == pytest.approx(((4.0 - 4.0) + (3.0 - 3.0)) / 2)
     assert m["forgetting"] == pytest.approx(((3.0 - 1.0) + (1.5 - 0.5)) / 2)  # rise from the best error
     assert m["forgetting_first_based"] == pytest.approx(((3.0 - 1.0) + (1.5 - 0.5)) / 2)
-    assert metrics.regression_summary([[2.0]], [1.0]) == {"mse": 2.0, "bwt": None, "fwt": None, "forgetting": None,
+    assert summaries.regression_summary([[2.0]], [1.0]) == {"mse": 2.0, "bwt": None, "fwt": None, "forgetting": None,
                                                           "forgetting_first_based": None}
 
 
@@ -72,11 +73,10 @@ def test_resume_with_evaluators_gives_the_same_result(digits_stream):
     def evaluators():
         return [FewShot(shots=(1, 5), draws=2), LearningCurve(3)]
 
-    full = ll.run(fast("replay"), digits_stream, seed=2, evaluators=evaluators())
-    saved = {}
-    ll.run(fast("replay"), digits_stream, seed=2, evaluators=evaluators(),
-           on_task_end=lambda i, _r, state: saved.setdefault(i, state))
-    resumed = ll.run(fast("replay"), digits_stream, seed=2, evaluators=evaluators(), checkpoint=saved[1])
+    saved = MemoryCheckpointer()
+    full = ll.run(fast("replay"), digits_stream, seed=2, evaluators=evaluators(), checkpointer=saved)
+    saved.resume_after = 1
+    resumed = ll.run(fast("replay"), digits_stream, seed=2, evaluators=evaluators(), checkpointer=saved)
     assert resumed.accuracy_matrix == full.accuracy_matrix
     assert resumed.extra["fewshot"] == full.extra["fewshot"]
     assert resumed.metrics["lca"] == full.metrics["lca"]

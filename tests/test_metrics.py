@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from lifelong.evaluation import metrics as M
+from lifelong.evaluation import summaries as S
 
 # A 3-task run used by most tests.
 #            task0 task1 task2
@@ -115,15 +116,6 @@ def test_forgetting_max_based_last_row():
 def test_forgetting_middle_row():
     # k = 1: f[1,0] = 0.9 - 0.8 = 0.1 -> F_1 = 0.1
     assert M.forgetting(R3, k=1) == pytest.approx(0.1)
-
-
-def test_forgetting_curve():
-    # [None, F_1 = 0.1, F_2 = 0.25]
-    curve = M.forgetting_curve(R3)
-    assert len(curve) == 3
-    assert curve[0] is None
-    assert curve[1] == pytest.approx(0.1)
-    assert curve[2] == pytest.approx(0.25)
 
 
 def test_forgetting_first_based_monotone_case_matches_max_based():
@@ -306,7 +298,7 @@ def test_diaz_rodriguez_model_sizes_validation():
 
 
 def test_summary_with_fwt():
-    s = M.summary(R3, B3, model_sizes=[100, 200, 400])
+    s = S.classification_summary(R3, B3, model_sizes=[100, 200, 400])
     assert set(s) == {"acc", "bwt", "fwt", "forgetting", "forgetting_first_based", "diaz_rodriguez"}
     assert s["acc"] == pytest.approx(0.6)
     assert s["bwt"] == pytest.approx(-0.25)
@@ -318,7 +310,7 @@ def test_summary_with_fwt():
 
 
 def test_summary_fwt_not_applicable():
-    s = M.summary(R_NONMONO, B3, fwt_applicable=False)
+    s = S.classification_summary(R_NONMONO, B3, fwt_applicable=False)
     assert s["fwt"] is None
     assert s["diaz_rodriguez"]["fwt"] is None
     # everything else is still a number:
@@ -338,18 +330,18 @@ def test_summary_fwt_not_applicable():
 
 
 def test_summary_fwt_not_applicable_allows_missing_b():
-    s = M.summary(R3, None, fwt_applicable=False)
+    s = S.classification_summary(R3, None, fwt_applicable=False)
     assert s["fwt"] is None
     assert s["acc"] == pytest.approx(0.6)
 
 
 def test_summary_requires_b_when_fwt_applicable():
     with pytest.raises(ValueError, match="b"):
-        M.summary(R3, None)
+        S.classification_summary(R3, None)
 
 
 def test_summary_values_are_plain_python_and_json_serialisable():
-    s = M.summary(np.array(R3), np.array(B3), model_sizes=np.array([100, 200, 400]))
+    s = S.classification_summary(np.array(R3), np.array(B3), model_sizes=np.array([100, 200, 400]))
     for leaf in _walk_types(s):
         # np.float64 subclasses float, so check the exact type.
         assert leaf is None or type(leaf) is float, repr(leaf)
@@ -368,7 +360,6 @@ def test_single_task_edge_cases():
     assert M.fwt(R, b) is None
     assert M.forgetting(R) is None
     assert M.forgetting_first_based(R) is None
-    assert M.forgetting_curve(R) == [None]
     # I_0 = 0.75 - 0.7 = 0.05
     assert M.intransigence(R, [0.75]) == pytest.approx([0.05])
     d = M.diaz_rodriguez(R, model_sizes=[10])
@@ -376,7 +367,7 @@ def test_single_task_edge_cases():
     assert d["a"] == pytest.approx(0.7)
     assert d["ms"] == pytest.approx(1.0)
     assert d["bwt"] is None and d["rem"] is None and d["bwt_plus"] is None and d["fwt"] is None
-    s = M.summary(R, b)
+    s = S.classification_summary(R, b)
     assert s["acc"] == pytest.approx(0.7)
     assert s["bwt"] is None and s["fwt"] is None
     assert s["forgetting"] is None and s["forgetting_first_based"] is None
@@ -398,8 +389,7 @@ def test_scalar_results_are_python_floats():
 def test_inputs_not_mutated():
     r = np.array(R3)
     before = r.copy()
-    M.summary(r, B3)
-    M.forgetting_curve(r)
+    S.classification_summary(r, B3)
     np.testing.assert_array_equal(r, before)
 
 
@@ -407,7 +397,7 @@ def test_non_square_R_raises():
     with pytest.raises(ValueError, match="square"):
         M.acc([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
     with pytest.raises(ValueError, match="square"):
-        M.summary([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], [0.1, 0.1])
+        S.classification_summary([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], [0.1, 0.1])
 
 
 def test_non_2d_R_raises():
@@ -426,7 +416,7 @@ def test_wrong_length_b_raises():
     with pytest.raises(ValueError, match="b must have length T=3"):
         M.fwt(R3, [0.1, 0.1])
     with pytest.raises(ValueError, match="b must have length T=3"):
-        M.summary(R3, [0.1, 0.1, 0.1, 0.1])
+        S.classification_summary(R3, [0.1, 0.1, 0.1, 0.1])
     with pytest.raises(ValueError, match="1-D"):
         M.fwt(R3, [[0.1, 0.1, 0.1]])
 

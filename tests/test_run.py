@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import lifelong as ll
+from lifelong.experiment.checkpoint import MemoryCheckpointer
 from lifelong.config import list_presets
 from lifelong.evaluation import metrics
 
@@ -99,8 +100,8 @@ def test_save_is_atomic_when_writing_fails(replay_result, tmp_path, monkeypatch)
 
 def test_progress_callback_sees_each_task(digits_stream):
     seen = []
-    ll.run(fast("naive"), digits_stream, seed=0, on_task_end=lambda i, partial, _: seen.append((i, len(partial.accuracy_matrix))))
-    assert seen == [(i, i + 1) for i in range(len(digits_stream))]
+    result = ll.run(fast("naive"), digits_stream, seed=0, progress=lambda i, scores, train_s: seen.append((i, scores)))
+    assert seen == list(enumerate(result.accuracy_matrix))
 
 
 def test_diverging_training_is_reported(digits_stream):
@@ -116,11 +117,12 @@ NATIVE = [name for name, _ in list_presets("strategies") if not name.startswith(
 def test_resuming_from_a_checkpoint_gives_the_uninterrupted_numbers(name, scenario):
     """Every native strategy; task-incremental too, so that memories and masks carry task labels."""
     stream = ll.load_scenario(scenario, seed=0, n_tasks=3)
-    full = ll.run(fast(name), stream, seed=2)
-    checkpoints = {}
-    ll.run(fast(name), stream, seed=2, on_task_end=lambda i, _, state: checkpoints.__setitem__(i, state))
+    checkpoints = MemoryCheckpointer()  # bytes, loaded as a store loads them: nothing but plain data
+    full = ll.run(fast(name), stream, seed=2, checkpointer=checkpoints)
+    assert sorted(checkpoints.saved) == [0, 1]  # after every task but the last
+    checkpoints.resume_after = 1
     torch.manual_seed(999)  # a fresh process would start from other global random state
-    resumed = ll.run(fast(name), stream, seed=2, checkpoint=checkpoints[1])
+    resumed = ll.run(fast(name), stream, seed=2, checkpointer=checkpoints)
     assert resumed.accuracy_matrix == full.accuracy_matrix
     assert resumed.random_init_accuracy == full.random_init_accuracy
     assert resumed.metrics == full.metrics

@@ -1,7 +1,9 @@
-"""Evaluation: metrics (pure functions of the accuracy matrix) and evaluators (hooks into a run)."""
+"""Evaluation: the catalogue of measures, metrics (pure functions of score matrices) and evaluators
+(observers of a run)."""
 from lifelong.evaluation import metrics
-from lifelong.evaluation.evaluators import AccuracyMatrix, Evaluator, accuracy, mse, score
+from lifelong.evaluation.evaluators import AccuracyMatrix, Evaluator
 from lifelong.evaluation.fewshot import FewShot, LearningCurve, standard_evaluators, support_set
+from lifelong.evaluation.measures import ACCURACY, MSE, Measure, accuracy, measure, squared_error
 
-__all__ = ["metrics", "Evaluator", "AccuracyMatrix", "FewShot", "LearningCurve", "accuracy", "mse", "score",
-           "standard_evaluators", "support_set"]
+__all__ = ["metrics", "Evaluator", "AccuracyMatrix", "FewShot", "LearningCurve", "Measure", "ACCURACY", "MSE",
+           "measure", "accuracy", "squared_error", "standard_evaluators", "support_set"]

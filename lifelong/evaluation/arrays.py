@@ -14,7 +14,8 @@ import numpy as np
 _RANGE_TOL = 1e-9
 
 
-def _floats(x: Any, name: str) -> np.ndarray:
+def floats(x: Any, name: str) -> np.ndarray:
+    """``x`` as a float array, refused when it is not numeric or holds NaN or inf."""
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -24,7 +25,8 @@ def _floats(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _check_fractions(arr: np.ndarray, name: str) -> None:
+def check_fractions(arr: np.ndarray, name: str) -> None:
+    """Refuse values outside [0, 1]: accuracies are fractions, not percentages."""
     if arr.size and (arr.min() < -_RANGE_TOL or arr.max() > 1.0 + _RANGE_TOL):
         raise ValueError(
             f"{name} must hold accuracies as fractions in [0, 1]; "
@@ -34,25 +36,25 @@ def _check_fractions(arr: np.ndarray, name: str) -> None:
 
 def matrix(R: Any) -> np.ndarray:
     """Return ``R`` as a validated square 2-D float array with T >= 1."""
-    arr = _floats(R, "R")
+    arr = floats(R, "R")
     if arr.ndim != 2:
         raise ValueError(f"R must be a 2-D T x T matrix; got {arr.ndim} dimension(s) with shape {arr.shape}")
     if arr.shape[0] != arr.shape[1]:
         raise ValueError(f"R must be square (T x T); got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError("R must describe at least one task; got an empty matrix")
-    _check_fractions(arr, "R")
+    check_fractions(arr, "R")
     return arr
 
 
 def vector(v: Any, T: int, name: str) -> np.ndarray:
     """Return ``v`` as a validated 1-D float array of length ``T``."""
-    arr = _floats(v, name)
+    arr = floats(v, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D vector of length T={T}; got shape {arr.shape}")
     if arr.shape[0] != T:
         raise ValueError(f"{name} must have length T={T} (one entry per task); got length {arr.shape[0]}")
-    _check_fractions(arr, name)
+    check_fractions(arr, name)
     return arr
 
 

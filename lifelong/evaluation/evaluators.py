@@ -1,83 +1,35 @@
-"""Evaluators observe a run at task boundaries and collect what metrics are computed from.
+"""Evaluators: observers of a run (``lifelong.events``) that score the learner and collect data.
 
-An evaluator implements any of ``before_stream``, ``before_task`` and
-``after_task`` (each receives the strategy, the stream and, for the task hooks,
-the task index) and returns what it collected from ``result()``, a
-JSON-serialisable dict merged into the run's ``extra``; its ``metrics`` entry,
-if any, is merged into the run's metrics once the stream is finished.
+``AccuracyMatrix`` is the one every run has: the T x T score matrix and the scores of the randomly
+initialised model. Others (``FewShot``, ``LearningCurve``, a user's own) subclass ``Evaluator``
+and return an ``Output``: the data they collected and the metrics computed from it.
 """
 from __future__ import annotations
 
-import copy
+from lifelong.events import Observer, Output, RunContext
 
-import torch
-
-from lifelong.scenarios.stream import Stream
+Evaluator = Observer  # an evaluator is an observer that scores the learner
 
 
-@torch.inference_mode()
-def accuracy(strategy, x: torch.Tensor, y: torch.Tensor, info, batch_size: int = 2048) -> float:
-    """Fraction of ``x`` whose predicted label is ``y``, predicted in batches."""
-    correct = torch.zeros((), dtype=torch.long, device=y.device)
-    for start in range(0, len(y), batch_size):
-        s = slice(start, start + batch_size)
-        correct += (strategy.predict(x[s], info) == y[s]).sum()
-    return int(correct) / max(len(y), 1)
-
-
-@torch.inference_mode()
-def mse(strategy, x: torch.Tensor, y: torch.Tensor, info, batch_size: int = 2048) -> float:
-    """Mean squared error of the predicted targets of ``x`` against ``y``, over samples and outputs."""
-    total = torch.zeros((), dtype=torch.float64, device=y.device)
-    for start in range(0, len(y), batch_size):
-        s = slice(start, start + batch_size)
-        total += ((strategy.predict(x[s], info) - y[s]) ** 2).sum(dtype=torch.float64)
-    return float(total) / max(y.numel(), 1)
-
-
-def score(strategy, x, y, info, metric: str) -> float:
-    """``accuracy`` or ``mse`` of ``strategy`` on a test set."""
-    return mse(strategy, x, y, info) if metric == "mse" else accuracy(strategy, x, y, info)
-
-
-class Evaluator:
-    def before_stream(self, strategy, stream: Stream) -> None:
-        pass
-
-    def before_task(self, strategy, stream: Stream, i: int) -> None:
-        pass
-
-    def after_task(self, strategy, stream: Stream, i: int) -> None:
-        pass
-
-    def result(self) -> dict:
-        return {}
-
-    def state_dict(self) -> dict:
-        """What the evaluator collected so far, for a checkpoint."""
-        return copy.deepcopy(self.__dict__)
-
-    def load_state_dict(self, state: dict) -> None:
-        self.__dict__.update(copy.deepcopy(state))
+def score_row(ctx: RunContext) -> list[float]:
+    """The learner's score on every task's test set of the stream."""
+    stream, measure = ctx.stream, ctx.measure
+    return [measure.score(ctx.strategy, t.x_test, t.y_test, stream.task_info(j)) for j, t in enumerate(stream)]
 
 
 class AccuracyMatrix(Evaluator):
     """R[i][j] = test accuracy on task j after training on task i, and the accuracy of the randomly
     initialised model on every task (the reference b of GEM's forward transfer). In a regression
-    stream both hold the test MSE instead."""
+    stream both hold the test MSE instead (the stream's measure)."""
 
-    def before_stream(self, strategy, stream):
-        self.random_init = self.row(strategy, stream)
+    def __init__(self):
+        self.random_init: list[float] = []
         self.rows: list[list[float]] = []
-        self.sizes: list[int] = []
+        self.sizes: list[int] = []  # the learner's parameter count after each task
 
-    def after_task(self, strategy, stream, i):
-        self.rows.append(self.row(strategy, stream))
-        self.sizes.append(strategy.n_parameters())
+    def on_stream_start(self, ctx):
+        self.random_init = score_row(ctx)
 
-    @staticmethod
-    def row(strategy, stream) -> list[float]:
-        return [score(strategy, t.x_test, t.y_test, stream.task_info(j), stream.metric) for j, t in enumerate(stream)]
-
-    def result(self):
-        return {"accuracy_matrix": self.rows, "random_init_accuracy": self.random_init, "n_parameters": self.sizes}
+    def on_task_end(self, ctx, task):
+        self.rows.append(score_row(ctx))
+        self.sizes.append(ctx.strategy.n_parameters())

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from lifelong.evaluation import metrics
-from lifelong.evaluation.evaluators import Evaluator, score
-from lifelong.scenarios.stream import Stream, Task
+from lifelong.evaluation.evaluators import Evaluator
+from lifelong.events import Output, RunContext
+from lifelong.scenarios.stream import Task
 
 
 def support_set(task: Task, k: int, generator: torch.Generator, regression: bool):
@@ -53,89 +54,85 @@ class FewShot(Evaluator):
         if not shots or any(int(k) < 1 for k in shots) or draws < 1:
             raise ValueError(f"shots must be positive integers and draws at least 1, got {shots!r} and {draws!r}")
         self.shots, self.draws = [int(k) for k in shots], int(draws)
-
-    def before_stream(self, strategy, stream):
-        self.seed = int(getattr(strategy, "seed", 0))
-        self.metric = stream.metric
+        self.metric = "accuracy"
         self.tasks: list[dict] = []
         self.held_out: dict | None = None
 
-    def before_task(self, strategy, stream, i):
-        cells = {str(k): _mean_std(self.scores(strategy, stream, stream[i], k, i)) for k in self.shots}
-        self.tasks.append({"task": i, "k": cells})
+    def on_stream_start(self, ctx):
+        self.metric = ctx.measure.name
 
-    def after_task(self, strategy, stream, i):
-        if i == len(stream) - 1 and stream.held_out:
+    def on_task_start(self, ctx, task):
+        cells = {str(k): _mean_std(self.scores(ctx, ctx.stream[task], k, task)) for k in self.shots}
+        self.tasks.append({"task": task, "k": cells})
+
+    def on_stream_end(self, ctx):
+        stream = ctx.stream
+        if stream.held_out:
             self.held_out = {"n_tasks": len(stream.held_out), "k": {
                 str(k): _mean_std([s for j, task in enumerate(stream.held_out)
-                                   for s in self.scores(strategy, stream, task, k, len(stream) + j)])
+                                   for s in self.scores(ctx, task, k, len(stream) + j)])
                 for k in self.shots}}
 
-    def scores(self, strategy, stream: Stream, task: Task, k: int, position: int) -> list[float]:
+    def scores(self, ctx: RunContext, task: Task, k: int, position: int) -> list[float]:
         """One score per draw: the copy adapted to a K-shot support of ``task``, tested on its test set."""
         out = []
-        info = stream.info_of(task)
+        info = ctx.stream.info_of(task)
         for d in range(self.draws):
-            g = torch.Generator().manual_seed(((self.seed * 1_000_003 + position) * 1009 + k) * 101 + d)
-            x, y = support_set(task, k, g, stream.regression)
-            adapted = strategy.adapt(x, y, info)
-            out.append(score(adapted, task.x_test, task.y_test, info, self.metric))
+            g = torch.Generator().manual_seed(((ctx.seed * 1_000_003 + position) * 1009 + k) * 101 + d)
+            x, y = support_set(task, k, g, ctx.stream.regression)
+            adapted = ctx.strategy.adapt(x, y, info)
+            out.append(ctx.measure.score(adapted, task.x_test, task.y_test, info))
         return out
 
-    def result(self):
+    def output(self):
         fs = {"metric": self.metric, "shots": self.shots, "draws": self.draws, "tasks": self.tasks,
               "held_out": self.held_out}
-        later = self.tasks[1:] or self.tasks
-        found = {"fewshot_at_arrival": {str(k): float(np.mean([t["k"][str(k)]["mean"] for t in later]))
-                                        for k in self.shots} if later else None}
+        found = {"fewshot_at_arrival": metrics.fewshot_at_arrival(self.tasks, self.shots)}
         if self.held_out is not None:
             found["fewshot_held_out"] = {k: v["mean"] for k, v in self.held_out["k"].items()}
-        return {"fewshot": fs, "metrics": found}
+        return Output({"fewshot": fs}, found)
 
 
 class LearningCurve(Evaluator):
     """Accuracy on task k before its first mini-batch and after each of its first ``beta`` steps;
-    metric ``lca`` = LCA_β (A-GEM). Learners report a step through ``Strategy.step_done``; a task
-    with fewer steps than β keeps its last accuracy for the rest. Not defined for regression streams."""
+    metric ``lca`` = LCA_β (A-GEM). Learners report a step through the run's step channel; a task
+    with fewer steps than β keeps its last accuracy for the rest. Defined for accuracy only: off
+    in a regression stream."""
 
     def __init__(self, beta: int = 10):
         if beta < 0:
             raise ValueError(f"beta must be a non-negative integer, got {beta!r}")
         self.beta = int(beta)
-
-    def before_stream(self, strategy, stream):
         self.curves: list[list[float]] = []
-        self.active = not stream.regression
+        self.current: list[float] = []
+        self.active = True
 
-    def before_task(self, strategy, stream, i):
-        if not self.active:
-            return
-        task, info = stream[i], stream.task_info(i)
+    def on_stream_start(self, ctx):
+        self.active = "lca" in ctx.measure.metrics  # the catalogue says where LCA is defined
 
-        def on_step(learner):
-            if len(self.current) <= self.beta:
-                self.current.append(score(learner, task.x_test, task.y_test, info, "accuracy"))
+    def _score(self, ctx, task):
+        t = ctx.stream[task]
+        self.current.append(ctx.measure.score(ctx.strategy, t.x_test, t.y_test, ctx.stream.task_info(task)))
 
+    def on_task_start(self, ctx, task):
         self.current = []
-        on_step(strategy)
-        strategy.__dict__["on_step"] = on_step
+        if self.active:
+            self._score(ctx, task)
 
-    def after_task(self, strategy, stream, i):
+    def on_step(self, ctx, task, step, loss):
+        if self.active and step <= self.beta:
+            self._score(ctx, task)
+
+    def on_task_end(self, ctx, task):
+        if self.active:
+            self.curves.append(self.current + [self.current[-1]] * (self.beta + 1 - len(self.current)))
+        self.current = []
+
+    def output(self):
         if not self.active:
-            return
-        strategy.__dict__.pop("on_step", None)
-        curve = self.current + [self.current[-1]] * (self.beta + 1 - len(self.current))
-        self.curves.append(curve)
-        del self.current
-
-    def state_dict(self):
-        return {"beta": self.beta, "curves": [list(c) for c in self.curves], "active": self.active}
-
-    def result(self):
-        if not self.active:
-            return {}
+            return Output()
         found = {"lca": metrics.lca(self.curves, self.beta)} if self.curves else {}
-        return {"learning_curves": self.curves, "lca_beta": self.beta, "metrics": found}
+        return Output({"learning_curves": self.curves, "lca_beta": self.beta}, found)
 
 
 def standard_evaluators(fewshot: dict | None = None, lca: int | None = None) -> list[Evaluator]:

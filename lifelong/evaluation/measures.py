@@ -65,10 +65,32 @@ class Measure:
     metrics: Mapping[str, MetricInfo]  # how each summary metric reads
     scorer: Callable[..., float]
     summarizer: Callable[..., dict]
+    # How a report reads it (tables, figures, captions):
+    kind: str = ""  # what its scenarios are called ("regression" scenarios)
+    bounds: tuple[float, float] | None = None  # the range every score lies in; None: unbounded (axes follow the data)
+    shots_axis: str = "Shots (K)"  # the axis of the few-shot K
+    reading: str = ""  # how its summary metrics read, added to a summary figure's caption
+    note: str = ""  # the same for a report's tables (empty: nothing to add)
+    decimals: int = 1  # digits a score shows after the decimal point, once scaled
+    legend: str = ""  # what the CLI says after a run's summary line
+
+    def format(self, value, width: int = 6) -> str:
+        """A score or metric as the CLI shows it: scaled, ``decimals`` digits, ``n/a`` for None."""
+        return "n/a".rjust(width) if value is None else f"{value * self.scale:{width}.{self.decimals}f}"
 
     @property
     def unit(self) -> str:
         return "%" if self.scale == 100.0 else ""
+
+    @property
+    def axis_label(self) -> str:
+        """A score's axis or colour-bar label, with its unit: ``Accuracy (%)``, ``Test MSE``."""
+        return self.label[:1].upper() + self.label[1:] + (f" ({self.unit})" if self.unit else "")
+
+    def counterpart(self, key: str) -> str:
+        """This measure's metric in the role of ``key``: another measure's headline is this one's headline
+        (``acc`` in a regression scenario is its ``mse``); other keys are themselves."""
+        return self.headline if any(key == m.headline for m in MEASURES.values()) else key
 
     def score(self, strategy, x: torch.Tensor, y: torch.Tensor, info) -> float:
         """The learner's score on a test set (predicted in batches, under inference mode)."""
@@ -95,11 +117,26 @@ class Measure:
                 held = " held-out" if prefix == HELD_OUT else ""
                 label = f"{k}-shot{held}" + ("" if self.scale == 100.0 else f" {self.symbol}")
                 return MetricInfo(key, label, self.scale, self.higher_is_better,
-                                  f"{self.label} after {k}-shot adaptation {where}")
+                                  f"{self.symbol} after {k}-shot adaptation {where}")
         return MetricInfo(key, key, 1.0, True, key)
 
 
 ARRIVAL, HELD_OUT = "fewshot_at_arrival_", "fewshot_held_out_"  # prefixes of the few-shot metric columns
+#: Groups of a result's metrics, keyed by K or by name, and the prefix of their flat column keys.
+NESTED = {"diaz_rodriguez": "dr_", "fewshot_at_arrival": ARRIVAL, "fewshot_held_out": HELD_OUT}
+
+
+def flatten(metrics: Mapping) -> dict:
+    """A result's metrics as flat column keys: ``{"diaz_rodriguez": {"a": x}}`` gives ``{"dr_a": x}``,
+    ``{"fewshot_at_arrival": {"5": x}}`` gives ``{"fewshot_at_arrival_5": x}``; other entries stay."""
+    out = {}
+    for key, value in metrics.items():
+        if key in NESTED:
+            if isinstance(value, Mapping):
+                out.update((f"{NESTED[key]}{k}", v) for k, v in value.items())
+        else:
+            out[key] = value
+    return out
 
 
 def _infos(rows: dict) -> dict[str, MetricInfo]:
@@ -114,10 +151,7 @@ _DR = {
     "dr_fwt": ("DR FWT", 100.0, True, "forward transfer, upper triangle (Díaz-Rodríguez et al. 2018)"),
     "dr_ms": ("DR MS", 100.0, True, "model-size efficiency (Díaz-Rodríguez et al. 2018)"),
 }
-_COMMON = {
-    "lca": ("LCA", 100.0, True, "learning curve area (A-GEM, Chaudhry et al. 2019)"),
-    "train_s": ("Train (s)", 1.0, False, "training time in seconds, summed over tasks"),
-}
+_COMMON = {"train_s": ("Train (s)", 1.0, False, "training time in seconds, summed over tasks")}
 
 ACCURACY = Measure(
     name="accuracy", label="accuracy", symbol="accuracy", scale=100.0, higher_is_better=True, headline="acc",
@@ -129,8 +163,9 @@ ACCURACY = Measure(
         "forgetting": ("Forgetting", 100.0, False, "average forgetting, max-based (Chaudhry et al. 2018)"),
         "forgetting_first_based": ("Forgetting (first)", 100.0, False,
                                    "average forgetting, first-based (Avalanche)"),
-        **_DR, **_COMMON}),
-    scorer=accuracy, summarizer=summaries.classification_summary,
+        **_DR, "lca": ("LCA", 100.0, True, "learning curve area (A-GEM, Chaudhry et al. 2019)"), **_COMMON}),
+    scorer=accuracy, summarizer=summaries.classification_summary, decimals=1, legend="GEM / Chaudhry, %",
+    kind="classification", bounds=(0.0, 1.0), shots_axis="Shots per class (K)",
 )
 
 MSE = Measure(
@@ -147,16 +182,23 @@ MSE = Measure(
         "forgetting_first_based": ("Forgetting (first)", 1.0, False, "rise of the test MSE on each task since it "
                                                                      "was trained (regression, first-based)"),
         **_COMMON}),
-    scorer=squared_error, summarizer=summaries.regression_summary,
+    scorer=squared_error, summarizer=summaries.regression_summary, decimals=3,
+    legend="test MSE; BWT < 0 means the error grew",
+    kind="regression",
+    reading=", in test-MSE units (lower MSE and forgetting are better; BWT < 0: the error on earlier tasks grew)",
+    note="Regression scenarios show the test MSE instead of ACC, and their BWT, FWT and forgetting in MSE units "
+         "(not percent): lower is better for MSE and forgetting, higher for BWT and FWT (BWT < 0: the error on "
+         "earlier tasks grew).",
 )
 
 MEASURES = {m.name: m for m in (ACCURACY, MSE)}
+DEFAULT = ACCURACY  # the measure of results written before measures were named
 
 
 def measure(name: str | None) -> Measure:
     """The measure results name ``name`` (results written before measures were named: accuracy)."""
     if not name:
-        return ACCURACY
+        return DEFAULT
     try:
         return MEASURES[name]
     except KeyError:
@@ -166,3 +208,11 @@ def measure(name: str | None) -> Measure:
 def for_setting(setting: str) -> Measure:
     """The measure a stream of this setting is scored with."""
     return MSE if setting == "regression" else ACCURACY
+
+
+def is_metric(key: str) -> bool:
+    """Whether ``key`` names a summary metric of some measure, or a few-shot column ``fewshot_*_<K>``."""
+    for prefix in (ARRIVAL, HELD_OUT):
+        if key.startswith(prefix):
+            return key[len(prefix):].isdigit() and int(key[len(prefix):]) > 0
+    return any(key in m.metrics for m in MEASURES.values())

@@ -43,11 +43,12 @@ References
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from lifelong.evaluation.arrays import matrix as _matrix, row_index as _row_index, vector as _vector
+from lifelong.evaluation.arrays import check_fractions as _check_fractions, floats as _as_float_array, matrix as _matrix, row_index as _row_index, vector as _vector
 
 __all__ = [
     "acc",
@@ -58,6 +59,7 @@ __all__ = [
     "intransigence",
     "lca",
     "diaz_rodriguez",
+    "fewshot_at_arrival",
 ]
 
 # ---------------------------------------------------------------------------
@@ -305,3 +307,21 @@ def diaz_rodriguez(R: Any, model_sizes: Optional[Sequence[float]] = None) -> dic
         ms = float(min(1.0, float(np.mean(sizes[0] / sizes))))
 
     return {"a": a, "bwt": bwt_val, "rem": rem, "bwt_plus": bwt_plus, "fwt": fwt_val, "ms": ms}
+
+
+# ---------------------------------------------------------------------------
+# Few-shot adaptation at arrival
+# ---------------------------------------------------------------------------
+
+
+def fewshot_at_arrival(tasks: Sequence[dict], shots: Sequence[int]) -> Optional[dict[str, float]]:
+    """Per K, the mean K-shot score at arrival over the tasks after the first (over the only task
+    when there is one): the first task arrives at a model that has learned nothing yet.
+
+    ``tasks[i]["k"][str(K)]["mean"]`` is task i's score after K-shot adaptation, averaged over the
+    draws (``lifelong.evaluation.FewShot``). ``None`` when no task was scored.
+    """
+    later = list(tasks[1:]) or list(tasks)
+    if not later:
+        return None
+    return {str(k): float(np.mean([t["k"][str(k)]["mean"] for t in later])) for k in shots}

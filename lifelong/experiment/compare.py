@@ -8,9 +8,13 @@ from their last finished task.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -57,7 +61,9 @@ def report(folder: str | Path) -> dict:
     store = Store(folder / "runs.sqlite")
     definition = store.definition()
     if definition is None:
-        raise ConfigError("holds no lifelong result store (runs.sqlite)", field="report", value=str(folder))
+        what = "holds a runs.sqlite that is not a lifelong result store" if store.exists() else \
+            "holds no lifelong result store (runs.sqlite)"
+        raise ConfigError(what, field="report", value=str(folder))
     return build_report(store.results(), definition, folder, reference=definition.get("reference"))
 
 
@@ -124,7 +130,8 @@ def run_experiment(experiment: Experiment, *, out: Path | None = None, jobs: int
     jobs = max(1, min(jobs or default_jobs(), len(todo)))
     started = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=watch_parent,
+                             initargs=(os.getpid(),)) as pool:
         pending = {pool.submit(execute, str(store.path), r) for r in todo}
         while pending:
             progress.running = min(jobs, len(pending))
@@ -141,6 +148,21 @@ def run_experiment(experiment: Experiment, *, out: Path | None = None, jobs: int
     if on_progress:
         on_progress(progress)
     return store
+
+
+def watch_parent(parent: int) -> None:
+    """Make this worker end when the driver ``parent`` does, even when it is killed with SIGKILL and
+    cannot tell its workers: the kernel's parent-death signal on Linux, and a watch on the parent
+    (checked every second) everywhere."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def execute(store_path: str, run: RunSpec) -> str:
@@ -161,15 +183,9 @@ def execute(store_path: str, run: RunSpec) -> str:
             raise RuntimeError("the stream's data changed while the experiment ran")
         strategy = build_strategy(run.strategy.spec)
         strategy.name = run.strategy.label
-        last = len(stream) - 1
-
-        def checkpoint(i, _partial, state):
-            if i < last:
-                store.save_checkpoint(run.key, state)
-
         fewshot, lca = run.evaluators or (None, None)
-        result = ll.run(strategy, stream, seed=run.seed, checkpoint=store.load_checkpoint(run.key),
-                        on_task_end=checkpoint, evaluators=standard_evaluators(fewshot, lca))
+        result = ll.run(strategy, stream, seed=run.seed, checkpointer=store.checkpointer(run.key),
+                        evaluators=standard_evaluators(fewshot, lca))
     except Exception as e:  # recorded, and the grid goes on
         store.record(run.key, **ident, error=f"{type(e).__name__}: {e}")
         return "failed"

@@ -1,4 +1,4 @@
-"""One run: a strategy learns a stream task by task while evaluators watch."""
+"""One run: a strategy learns a stream task by task while observers listen to its events."""
 from __future__ import annotations
 
 import copy
@@ -9,12 +9,17 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from lifelong.evaluation import metrics
-from lifelong.evaluation.evaluators import AccuracyMatrix, Evaluator
+from lifelong.evaluation.evaluators import AccuracyMatrix
+from lifelong.events import Events, Observer, RunContext
+from lifelong.experiment.checkpoint import Checkpoint, Checkpointer, rng_state, set_rng_state
 from lifelong.experiment.result import RunResult
-from lifelong.version import versions
 from lifelong.scenarios.stream import Stream
 from lifelong.strategies.base import Strategy
+from lifelong.version import versions
+
+#: ``progress(task, scores, train_s)``: after each task, its index, the scores on every task's test
+#: set just measured, and the seconds its training took.
+Progress = Callable[[int, list, float], None]
 
 
 def default_device() -> torch.device:
@@ -30,84 +35,67 @@ def seed_everything(seed: int) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequence[Evaluator] = (),
-        device=None, on_task_end: Callable[..., None] | None = None, checkpoint: dict | None = None) -> RunResult:
+def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequence[Observer] = (),
+        device=None, checkpointer: Checkpointer | None = None, progress: Progress | None = None) -> RunResult:
     """Train ``strategy`` on ``stream`` task by task and measure it.
 
-    Before training, the randomly initialised model is evaluated on every task;
-    after each task, on every task's test set, giving the T x T accuracy matrix
-    (of test MSEs in a regression stream). ``evaluators`` add their own
-    measurements, e.g. ``FewShot`` and ``LearningCurve``.
-    The same seed gives the same numbers.
+    Before training, the randomly initialised model is scored on every task; after each task, on
+    every task's test set, giving the T x T accuracy matrix (of test MSEs in a regression stream).
+    ``evaluators`` (any ``lifelong.events.Observer``) listen to the run's events and add their own
+    measurements, e.g. ``FewShot`` and ``LearningCurve``. The same seed gives the same numbers.
 
-    ``on_task_end(i, partial_result, checkpoint)`` is called after each task;
-    passing that ``checkpoint`` back (with the same strategy, stream, seed and
-    evaluators) continues the run after task ``i`` and ends with the same
-    numbers as an uninterrupted run.
+    With a ``checkpointer``, the run starts from its latest checkpoint, if any, and saves one after
+    every task but the last; the resumed run ends with the same numbers as an uninterrupted one.
+    ``progress`` is told when each task is done.
     """
     device = torch.device(device) if device is not None else default_device()
     seed_everything(seed)
     stream = stream.to(device)
-    observers = [AccuracyMatrix(), *evaluators]
+    matrix = AccuracyMatrix()
+    observers = [matrix, *evaluators]
     strategy.setup(stream.info, seed=seed, device=device)
+    events = Events(RunContext(strategy, stream, seed, device), observers)
     timings = {"train_s": [], "eval_s": [], "total_s": 0.0}
-    first = 0
-    if checkpoint is not None:
-        first = checkpoint["next_task"]
-        strategy.load_state_dict(checkpoint["strategy"])
-        for e, state in zip(observers, checkpoint["evaluators"]):
-            e.load_state_dict(state)
-        timings = copy.deepcopy(checkpoint["timings"])
-        _set_rng(checkpoint["rng"])
+    saved = checkpointer.load() if checkpointer is not None else None
+    if saved is not None:
+        strategy.load_state_dict(saved.strategy)
+        for o, state in zip(observers, saved.observers):
+            o.load_state_dict(state)
+        timings = copy.deepcopy(saved.timings)
+        set_rng_state(saved.rng)
     else:
-        for e in observers:
-            e.before_stream(strategy, stream)
+        events.stream_start()
+    first = saved.next_task if saved is not None else 0
     start = time.perf_counter() - timings["total_s"]
     for i in range(first, len(stream)):
-        for e in observers:
-            e.before_task(strategy, stream, i)
+        on_step = events.task_start(i)
         t0 = time.perf_counter()
-        strategy.fit_task(stream[i])
+        strategy.fit_task(stream[i], on_step)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t1 = time.perf_counter()
-        for e in observers:
-            e.after_task(strategy, stream, i)
+        events.task_end(i)
         timings["train_s"].append(t1 - t0)
         timings["eval_s"].append(time.perf_counter() - t1)
         timings["total_s"] = time.perf_counter() - start
-        if on_task_end is not None:
-            state = {"next_task": i + 1, "strategy": strategy.state_dict(),
-                     "evaluators": [e.state_dict() for e in observers], "timings": copy.deepcopy(timings),
-                     "rng": _get_rng()}
-            on_task_end(i, _result(strategy, stream, seed, device, observers, timings), state)
-    return _result(strategy, stream, seed, device, observers, timings)
+        if checkpointer is not None and i < len(stream) - 1:
+            checkpointer.save(Checkpoint(i + 1, strategy.state_dict(), [o.state_dict() for o in observers],
+                                         rng_state(), copy.deepcopy(timings)))
+        if progress is not None:
+            progress(i, matrix.rows[-1], timings["train_s"][-1])
+    events.stream_end()
+    return _result(strategy, stream, seed, device, matrix, observers, timings)
 
 
-def _get_rng() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-
-
-def _set_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-
-
-def _result(strategy, stream, seed, device, observers, timings) -> RunResult:
-    collected: dict = {}
-    found: dict = {}  # metrics from evaluators other than the accuracy matrix
-    for e in observers:
-        part = dict(e.result())
-        found.update(part.pop("metrics", None) or {})
-        collected.update(part)
-    R, b, sizes = collected.pop("accuracy_matrix"), collected.pop("random_init_accuracy"), collected.pop("n_parameters")
-    finished = len(R) == len(stream)
-    summary = {}
-    if finished:
-        summary = (metrics.regression_summary(R, b) if stream.regression else
-                   metrics.summary(R, b, fwt_applicable=stream.fwt_applicable(), model_sizes=sizes))
-        summary.update(found)
+def _result(strategy, stream, seed, device, matrix: AccuracyMatrix, observers, timings) -> RunResult:
+    measure = stream.measure
+    summary = measure.summary(matrix.rows, matrix.random_init, fwt_applicable=stream.fwt_applicable(),
+                              model_sizes=matrix.sizes)
+    extra: dict = {}
+    for o in observers:
+        out = o.output()
+        extra.update(out.data)
+        summary.update(out.metrics)
     name = getattr(strategy, "name", type(strategy).__name__.lower())
     return RunResult(
         scenario=stream.name, strategy=name, seed=seed, setting=stream.setting,
@@ -115,8 +103,7 @@ def _result(strategy, stream, seed, device, observers, timings) -> RunResult:
         config={"scenario": {"name": stream.name, **stream.definition},
                 "strategy": {"name": name, "class": f"{type(strategy).__module__}.{type(strategy).__qualname__}",
                              "params": strategy.get_params()}},
-        versions=versions(), accuracy_matrix=[list(r) for r in R], random_init_accuracy=list(b), metrics=summary,
-        timings=copy.deepcopy(timings),
-        n_parameters=list(sizes), device=str(device), metric=stream.metric,
-        status="finished" if finished else "running", extra=collected,
+        versions=versions(), accuracy_matrix=[list(r) for r in matrix.rows],
+        random_init_accuracy=list(matrix.random_init), metrics=summary, timings=copy.deepcopy(timings),
+        n_parameters=list(matrix.sizes), device=str(device), metric=measure.name, extra=extra,
     )

@@ -6,16 +6,17 @@ recorded whole or not at all. A run in progress keeps its latest checkpoint
 """
 from __future__ import annotations
 
-import io
 import json
+import logging
 import sqlite3
 import time
 from contextlib import closing
 from pathlib import Path
 
-import torch
-
+from lifelong.experiment.checkpoint import Checkpoint, CheckpointRefused
 from lifelong.experiment.result import RunResult
+
+log = logging.getLogger("lifelong")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiment (
@@ -67,13 +68,14 @@ class Store:
         return self.path.is_file()
 
     def definition(self) -> dict | None:
+        """The experiment's definition; None when there is no store, or the file is not one."""
         if not self.exists():
             return None
-        with closing(self._connect()) as conn:
-            try:
+        try:
+            with closing(self._connect()) as conn:
                 row = conn.execute("SELECT definition FROM experiment WHERE id = 1").fetchone()
-            except sqlite3.DatabaseError:
-                return None
+        except sqlite3.DatabaseError:  # not an SQLite database, or one without our tables
+            return None
         return json.loads(row[0]) if row else None
 
     # --- runs -----------------------------------------------------------------------
@@ -116,18 +118,37 @@ class Store:
 
     # --- checkpoints ----------------------------------------------------------------
 
-    def save_checkpoint(self, key: str, state: dict) -> None:
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
+    def checkpointer(self, key: str) -> "RunCheckpoints":
+        """The checkpointer of run ``key``, for ``lifelong.run(checkpointer=...)``."""
+        return RunCheckpoints(self, key)
+
+    def save_checkpoint(self, key: str, checkpoint: Checkpoint) -> None:
         with closing(self._connect()) as conn:
             conn.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
-                         (key, state["next_task"], buffer.getvalue()))
+                         (key, checkpoint.next_task, checkpoint.to_bytes()))
 
-    def load_checkpoint(self, key: str) -> dict | None:
-        """The state after the run's last finished task (tensors on the device they were saved from)."""
+    def load_checkpoint(self, key: str) -> Checkpoint | None:
+        """The state after the run's last finished task (tensors on the device they were saved from).
+        A checkpoint that does not load safely is refused with one warning, and the run starts over."""
         with closing(self._connect()) as conn:
             row = conn.execute("SELECT state FROM checkpoints WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        return torch.load(io.BytesIO(row[0]), weights_only=False)
+        try:
+            return Checkpoint.from_bytes(row[0])
+        except CheckpointRefused as e:
+            log.warning("%s: the checkpoint of run %s was refused (%s); the run starts from scratch", self.path, key, e)
+            return None
 
+
+class RunCheckpoints:
+    """One run's checkpoints in a store: the ``Checkpointer`` a run in ``lifelong compare`` saves to."""
+
+    def __init__(self, store: Store, key: str):
+        self.store, self.key = store, key
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        self.store.save_checkpoint(self.key, checkpoint)
+
+    def load(self) -> Checkpoint | None:
+        return self.store.load_checkpoint(self.key)

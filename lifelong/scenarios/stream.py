@@ -240,10 +240,12 @@ class Stream:
         return self.setting == "regression"
 
     @property
-    def metric(self) -> str:
-        """What the accuracy matrix and the few-shot evaluator measure: ``accuracy``, or ``mse`` in
-        regression streams."""
-        return "mse" if self.regression else "accuracy"
+    def measure(self):
+        """How the stream's test sets are scored (``lifelong.evaluation.measures``): accuracy, or the
+        test MSE in a regression stream."""
+        from lifelong.evaluation.measures import for_setting
+
+        return for_setting(self.setting)
 
     @property
     def info(self) -> StreamInfo:

@@ -1,0 +1,126 @@
+"""The events of a run and the observers that listen to them.
+
+A run (``lifelong.run``) emits, in this order::
+
+    stream start
+    for each task i:  task start (i) · step (i, n, loss) after each optimisation step · task end (i)
+    stream end
+
+Observers subscribe by overriding the methods they need. There are three kinds: evaluators (they
+score the learner and collect data: ``lifelong.evaluation``), loggers (they forward events to a
+tool), and the checkpointer (the run saves a ``Checkpoint`` through it after each task). Each event
+comes with the run's ``RunContext``; an observer takes the stream, the seed and the device from it,
+never from the learner.
+
+Steps reach only observers that override ``on_step``: when none does, the learner gets no step
+channel and its loop does no per-step work. An observer returns what it collected as an
+``Output``: data, kept in the result's ``extra``, and metrics, computed once by pure functions.
+Its ``state_dict`` is saved in every checkpoint, so that a resumed run ends with the same output;
+it must hold plain values (numbers, strings, lists, dicts, tuples, tensors) that load without
+unpickling code.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
+
+import torch
+
+if TYPE_CHECKING:
+    from lifelong.evaluation.measures import Measure
+    from lifelong.scenarios.stream import Stream
+    from lifelong.strategies.base import Strategy
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every event of a run comes with."""
+
+    strategy: "Strategy"  # the learner, as evaluators score it
+    stream: "Stream"  # on the run's device
+    seed: int
+    device: torch.device
+
+    @property
+    def measure(self) -> "Measure":
+        """How the stream's test sets are scored (accuracy, or the test MSE of a regression stream)."""
+        return self.stream.measure
+
+
+@dataclass
+class Output:
+    """What an observer adds to the run's result: ``data`` (merged into ``RunResult.extra``) and
+    ``metrics`` (merged into ``RunResult.metrics`` once the stream is finished)."""
+
+    data: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+
+class Observer:
+    """Listens to a run's events; every method is optional."""
+
+    def on_stream_start(self, ctx: RunContext) -> None:
+        pass
+
+    def on_task_start(self, ctx: RunContext, task: int) -> None:
+        pass
+
+    def on_step(self, ctx: RunContext, task: int, step: int, loss: torch.Tensor) -> None:
+        """After optimisation step ``step`` (1, 2, ... within the task) with its training loss."""
+
+    def on_task_end(self, ctx: RunContext, task: int) -> None:
+        pass
+
+    def on_stream_end(self, ctx: RunContext) -> None:
+        pass
+
+    def output(self) -> Output:
+        return Output()
+
+    def state_dict(self) -> dict:
+        """What the observer collected so far, for a checkpoint (by default: its attributes)."""
+        return copy.deepcopy(self.__dict__)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(copy.deepcopy(state))
+
+
+def listens_to_steps(observer: Observer) -> bool:
+    return type(observer).on_step is not Observer.on_step
+
+
+class Events:
+    """The run's channel: sends each event to every observer, and steps only to those that listen."""
+
+    def __init__(self, ctx: RunContext, observers: Sequence[Observer]):
+        self.ctx, self.observers = ctx, list(observers)
+        self.step_listeners = [o for o in self.observers if listens_to_steps(o)]
+
+    def stream_start(self) -> None:
+        for o in self.observers:
+            o.on_stream_start(self.ctx)
+
+    def task_start(self, task: int):
+        """Announce task ``task``; returns the step channel the learner reports to, or None when
+        nothing listens to steps."""
+        for o in self.observers:
+            o.on_task_start(self.ctx, task)
+        if not self.step_listeners:
+            return None
+        ctx, listeners, count = self.ctx, self.step_listeners, [0]
+
+        def on_step(loss: torch.Tensor) -> None:
+            count[0] += 1
+            for o in listeners:
+                o.on_step(ctx, task, count[0], loss)
+
+        return on_step
+
+    def task_end(self, task: int) -> None:
+        for o in self.observers:
+            o.on_task_end(self.ctx, task)
+
+    def stream_end(self) -> None:
+        for o in self.observers:
+            o.on_stream_end(self.ctx)
