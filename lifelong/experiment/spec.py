@@ -11,6 +11,8 @@
     fewshot: {shots: [1, 5, 10], draws: 5}   # few-shot adaptation at each task's arrival; false: off
     lca: 10                   # learning-curve area over the first 10 mini-batches of each task; false: off
     out: reports/my-experiment  # optional; default reports/<name>
+    main_table: [acc, forgetting, bwt, fewshot_at_arrival_5]  # the main table's columns (this is the default)
+    upper_bounds: [joint]     # shown in the tables but never marked best (optional)
 
 ``lifelong compare`` with no file runs the embedded default (``default.yaml`` in this package).
 """
@@ -22,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_value, find_preset, load_yaml
+from lifelong.evaluation.measures import is_metric
 from lifelong.strategies import build_strategy
 from lifelong.version import __version__
 
 DEFAULT = Path(__file__).with_name("default.yaml")
-FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "fewshot", "lca", "out")
+FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "fewshot", "lca", "out",
+          "main_table", "upper_bounds")
 FEWSHOT_DEFAULT = {"shots": [1, 5, 10], "draws": 5}
 LCA_DEFAULT = 10
 
@@ -69,6 +73,8 @@ class Experiment:
     description: str = ""
     out: Path | None = None
     source: str = "default"  # the file it was read from
+    main_table: list[str] | None = None  # metric keys of the main table's columns; None: the report's default
+    upper_bounds: list[str] | None = None  # strategy labels never marked best
 
     def runs(self, fingerprints: dict[tuple[str, int], str]) -> list[RunSpec]:
         """The grid, in a fixed order: seed-major, so early results cover every strategy.
@@ -77,10 +83,15 @@ class Experiment:
                 for seed in self.seeds for sc in self.scenarios for st in self.strategies]
 
     def definition(self) -> dict:
-        """The resolved definition: written to experiment.yaml and compared on resume."""
-        return {"name": self.name, "description": self.description, "scenarios": list(self.scenarios),
-                "strategies": [{"label": s.label, **s.spec} for s in self.strategies],
-                "seeds": list(self.seeds), "reference": self.reference, "fewshot": self.fewshot, "lca": self.lca}
+        """The resolved definition: written to experiment.yaml and compared on resume. The report fields
+        ``main_table`` and ``upper_bounds`` appear only when set, so older definitions still compare equal."""
+        out = {"name": self.name, "description": self.description, "scenarios": list(self.scenarios),
+               "strategies": [{"label": s.label, **s.spec} for s in self.strategies],
+               "seeds": list(self.seeds), "reference": self.reference, "fewshot": self.fewshot, "lca": self.lca}
+        for key in ("main_table", "upper_bounds"):
+            if getattr(self, key) is not None:
+                out[key] = list(getattr(self, key))
+        return out
 
     def output_dir(self) -> Path:
         return self.out if self.out is not None else Path("reports") / self.name
@@ -155,12 +166,36 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
     lca = spec.get("lca", LCA_DEFAULT)
     if lca is not False:
         lca = check_value("lca", lca, NonNegInt)
+    main_table, upper_bounds = _report_fields(spec, labels)
     out = spec.get("out")
     if out is not None:
         out = Path(check_value("out", out, str))
         out = out if out.is_absolute() or file == DEFAULT else file.parent / out
     return Experiment(name=name, scenarios=scenarios, strategies=strategies, seeds=seeds, reference=reference,
-                      fewshot=fewshot or None, lca=None if lca is False else lca, description=str(spec.get("description", "")), out=out, source=label)
+                      fewshot=fewshot or None, lca=None if lca is False else lca,
+                      description=str(spec.get("description", "")), out=out, source=label,
+                      main_table=main_table, upper_bounds=upper_bounds)
+
+
+def _report_fields(spec: dict, labels: list[str]) -> tuple[list[str] | None, list[str] | None]:
+    """``main_table`` (metric keys of the catalogue) and ``upper_bounds`` (strategy labels), None when unset."""
+    main_table = spec.get("main_table")
+    if main_table is not None:
+        main_table = check_value("main_table", main_table, list[str])
+        if not main_table:
+            raise ConfigError("expected at least one metric", field="main_table", value=main_table)
+        for key in main_table:
+            if not is_metric(key):
+                raise ConfigError("not a metric (e.g. acc, bwt, forgetting, fewshot_at_arrival_5, lca)",
+                                  field="main_table", value=key)
+    upper_bounds = spec.get("upper_bounds")
+    if upper_bounds is not None:
+        upper_bounds = check_value("upper_bounds", upper_bounds, list[str])
+        for name in upper_bounds:
+            if name not in labels:
+                raise ConfigError(f"not one of the strategies ({', '.join(labels)})", field="upper_bounds",
+                                  value=name)
+    return main_table, upper_bounds
 
 
 def _relative(name: str, file: Path) -> str:
