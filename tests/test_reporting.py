@@ -14,14 +14,17 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from lifelong.evaluation import summaries
 from lifelong.evaluation import metrics as M
+from lifelong.config import ConfigError
+from lifelong.evaluation.measures import ACCURACY, MSE
 from lifelong.experiment.result import RunResult
 from lifelong.reporting import aggregate, build_report, paired_test, summarize
 from lifelong.reporting.figures import slug
-from lifelong.reporting.stats import run_metrics
+from lifelong.reporting.runs import run_metrics
 from lifelong.reporting.style import PALETTE, paper_style, strategy_styles
-from lifelong.reporting.tables import (latex_escape, make_tables, markdown_escape, render_csv, render_latex,
-                                       render_markdown)
+from lifelong.reporting.tables import (latex_escape, main_tables, make_tables, markdown_escape, render_csv,
+                                       render_latex, render_main_latex, render_main_markdown, render_markdown)
 
 SCEN = "split-toy"
 ERROR = "RuntimeError: loss became NaN at task 2 & 50% done"
@@ -56,7 +59,7 @@ def make_result(strategy, seed, first, drop, *, scenario=SCEN, fewshot=None, fai
     R = _matrix(first, drop, seed)
     if T == 1:
         R = [[first + 0.01 * seed]]
-    metrics = M.summary(R, None, fwt_applicable=False, model_sizes=[100] * T)
+    metrics = summaries.classification_summary(R, None, fwt_applicable=False, model_sizes=[100] * T)
     extra = {}
     if fewshot is not None:
         extra["fewshot"] = _fewshot(fewshot, seed)
@@ -136,7 +139,7 @@ def test_aggregate_numbers_failed_runs_and_pvalues():
     assert er.summary("acc").n == 2
     assert er.summary("fwt").n == 0  # class-incremental: not applicable
     assert er.summary("dr_a").n == 2
-    assert er.summary("train_s").mean == pytest.approx(np.mean([6.0, 7.0]))
+    assert "train_s" not in er.values  # training time varies between runs: it stays in each run's result
     ref_accs = [M.acc(_matrix(0.9, 0.4, s)) for s in (0, 1)]
     assert er.tests["acc"].p == pytest.approx(sps.ttest_rel(accs, ref_accs).pvalue)
     assert er.tests["acc"].n == 2
@@ -240,6 +243,73 @@ def test_all_failed_strategy_and_single_seed_and_one_task(tmp_path):
     md = (tmp_path / "r" / "tables" / "metrics.md").read_text()
     assert "| ewc | 0/1† |" in md and "n/a" in md
     assert "ref." not in md  # no reference
+
+
+# ---------------------------------------------------------------------------
+# the main table
+# ---------------------------------------------------------------------------
+
+
+def _with_joint() -> list[RunResult]:
+    """The few-shot grid plus joint training, which beats both on every metric."""
+    return grid(fewshot=True) + [make_result("joint", s, 0.95, 0.0, fewshot=0.5) for s in range(3)]
+
+
+def test_main_table_default_columns_fit_one_paper_column():
+    agg = aggregate(_with_joint(), reference="naive")
+    assert [k for k, _ in main_tables(agg)[0].columns] == ["acc", "forgetting", "bwt", "fewshot_at_arrival_5"]
+    tex = render_main_latex(agg)
+    assert tex.count(r"\begin{tabular}{lcccc}") == 1  # the strategy and four metrics: no seeds, no p-values
+    assert r"Strategy & ACC $\uparrow$ & Forgetting $\downarrow$ & BWT $\uparrow$ & 5-shot $\uparrow$ \\" in tex
+    assert "Seeds" not in tex and "$p$" not in tex and r"\small" in tex
+    joint = next(ln for ln in tex.splitlines() if ln.startswith("joint &"))
+    assert joint.count(r"\textbf{") == 4  # without upper bounds, joint is the best everywhere
+    # the 5-shot column needs few-shot runs: without them it is left out
+    assert [k for k, _ in main_tables(aggregate(grid()))[0].columns] == ["acc", "forgetting", "bwt"]
+
+
+def test_main_table_columns_and_upper_bounds_come_from_the_experiment(tmp_path):
+    exp = dict(EXPERIMENT, strategies=["naive", "replay_er", "joint"], main_table=["acc", "lca"],
+               upper_bounds=["joint"])
+    out = build_report(_with_joint(), exp, tmp_path / "r")
+    folder = tmp_path / "r" / "tables"
+    assert {p.name for p in out["tables"]} == {"metrics.md", "metrics.csv", "metrics.tex", "main.md", "main.tex"}
+    head, rows = _md_rows((folder / "main.md").read_text(), SCEN)
+    assert head == ["Strategy", "ACC (%)", "LCA (%)"]
+    assert not any(c.startswith("**") for c in rows["joint"])  # the best ACC, but an upper bound: never bold
+    assert rows["replay\\_er†"][1].startswith("**")  # the best of the others (its failed seed marked)
+    tex = (folder / "main.tex").read_text()
+    assert r"\textbf" not in next(ln for ln in tex.splitlines() if ln.startswith("joint &"))
+    assert r"\begin{tabular}{lcc}" in tex
+    # the full table follows the same rule
+    md = (folder / "metrics.md").read_text()
+    _, full = _md_rows(md, SCEN)
+    assert not any(c.startswith("**") for c in full["joint"]) and "Upper bounds (joint)" in md
+
+
+def test_main_table_of_a_regression_scenario_shows_the_counterparts():
+    agg = aggregate(regression_grid(fewshot=True), reference="naive")
+    head, rows = _md_rows(render_main_markdown(agg), REG)
+    assert head == ["Strategy", "MSE", "Forgetting", "BWT", "5-shot MSE"]
+    assert rows["replay\\_er"][1] == "**0.0661 ± 0.0011**"  # lower is better
+    assert r"MSE $\downarrow$" in render_main_latex(agg)
+
+
+def test_experiment_fields_for_the_main_table(tmp_path):
+    from lifelong.experiment.spec import load_experiment
+
+    base = "name: t\nscenarios: [split-mnist]\nstrategies: [naive, joint]\nseeds: 1\n"
+    f = tmp_path / "e.yaml"
+    f.write_text(base)
+    # unset: absent from the definition, which stored experiments are compared with on resume
+    assert not {"main_table", "upper_bounds"} & set(load_experiment(f).definition())
+    f.write_text(base + "main_table: [acc, fewshot_at_arrival_10]\nupper_bounds: [joint]\n")
+    d = load_experiment(f).definition()
+    assert d["main_table"] == ["acc", "fewshot_at_arrival_10"] and d["upper_bounds"] == ["joint"]
+    for bad in ("main_table: [accuracy]", "main_table: []", "upper_bounds: [ewc]", "upper_bounds: joint"):
+        f.write_text(base + bad + "\n")
+        with pytest.raises(ConfigError):
+            load_experiment(f)
 
 
 # ---------------------------------------------------------------------------
@@ -357,7 +427,7 @@ def make_regression_result(strategy, seed, first, rise, *, T=4, scenario=REG, fe
                            held_out=True) -> RunResult:
     E = _mse_matrix(T, first, rise, seed)
     b = [1.2] * T
-    metrics = M.regression_summary(E, b)
+    metrics = summaries.regression_summary(E, b)
     extra = {}
     if fewshot is not None:
         fs = _reg_fewshot(fewshot, seed, T, held_out)
@@ -390,14 +460,14 @@ def _md_rows(md: str, scenario: str) -> tuple[list, dict]:
 
 def test_regression_table_shows_mse_unscaled_with_lower_is_better_bold():
     agg = aggregate(regression_grid(), reference="naive")
-    assert agg.is_regression(REG)
+    assert agg.measure(REG) is MSE
     head, rows = _md_rows(render_markdown(agg), REG)
     assert head == ["Strategy", "Seeds", "MSE", "p (MSE)", "BWT", "FWT", "Forgetting", "Forgetting (first)"]
     assert not any("ACC" in h or "DR" in h or "%" in h for h in head)
     col = {h: i for i, h in enumerate(head)}
-    summaries = {s: [M.regression_summary(_mse_matrix(4, 0.05, rise, seed), [1.2] * 4) for seed in range(3)]
-                 for s, rise in (("naive", 0.04), ("replay\\_er", 0.01))}
-    for strategy, sums in summaries.items():
+    by_strategy = {s: [summaries.regression_summary(_mse_matrix(4, 0.05, rise, seed), [1.2] * 4)
+                       for seed in range(3)] for s, rise in (("naive", 0.04), ("replay\\_er", 0.01))}
+    for strategy, sums in by_strategy.items():
         for key, label in (("mse", "MSE"), ("bwt", "BWT"), ("forgetting", "Forgetting")):
             mean = np.mean([m[key] for m in sums])
             cell = rows[strategy][col[label]].strip("*")
@@ -408,7 +478,7 @@ def test_regression_table_shows_mse_unscaled_with_lower_is_better_bold():
         assert not rows["naive"][col[label]].startswith("**"), label
     assert rows["replay\\_er"][col["MSE"]] == "**0.0661 ± 0.0011**"
     assert rows["naive"][col["p (MSE)"]] == "ref."
-    mse = {s: [m["mse"] for m in sums] for s, sums in summaries.items()}
+    mse = {s: [m["mse"] for m in sums] for s, sums in by_strategy.items()}
     p = agg.group(REG, "replay_er").tests["mse"].p
     assert p == pytest.approx(sps.ttest_rel(mse["replay\\_er"], mse["naive"]).pvalue)
     assert "Regression scenarios show the test MSE" in render_markdown(agg)
@@ -422,7 +492,7 @@ def test_regression_run_metrics_and_old_results_default_to_accuracy():
     old = make_result("naive", 0, 0.9, 0.4).to_dict()
     del old["metric"]  # results written before regression streams existed
     assert run_metrics(old)["acc"] == pytest.approx(old["metrics"]["acc"])
-    assert not aggregate([old]).is_regression(SCEN)
+    assert aggregate([old]).measure(SCEN) is ACCURACY
     with pytest.raises(ValueError, match="mix accuracy and MSE"):
         aggregate([make_result("ewc", 0, 0.9, 0.4, scenario=REG), r])
 
@@ -467,11 +537,11 @@ def test_held_out_fewshot_columns_follow_the_arrival_ones():
     g = agg.group(SCEN, "naive")
     assert g.fewshot["held_out"]["5"].mean == pytest.approx(0.61)
     assert g.fewshot["held_out_tasks"] == [4]
-    # the same numbers when only extra["fewshot"]["held_out"] has them
+    # the numbers are the evaluator's metrics, computed once: the raw per-task data is not averaged again
     results = _with_held_out(grid(fewshot=True), {"1": 0.4, "5": 0.6, "10": 0.7})
     for r in results:
         r.metrics.pop("fewshot_held_out", None)
-    assert aggregate(results).group(SCEN, "naive").summary("fewshot_held_out_5").mean == pytest.approx(0.61)
+    assert "fewshot_held_out_5" not in aggregate(results).metrics
 
 
 def test_regression_held_out_columns_are_mse():
@@ -516,4 +586,4 @@ def test_regression_report_is_byte_identical_across_builds(tmp_path):
     for rel in ("tables/metrics.md", "tables/metrics.csv", "tables/metrics.tex", "index.html", "README.md",
                 f"figures/heatmap_{REG}_naive.png", f"figures/summary_{REG}.pdf"):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
-    assert a["aggregate"].is_regression(REG) and b["aggregate"].is_regression(REG)
+    assert a["aggregate"].measure(REG) is MSE and b["aggregate"].measure(REG) is MSE

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import yaml
 
 from lifelong.reporting.figures import FigureFile
-from lifelong.reporting.stats import Aggregate
+from lifelong.reporting.aggregation import Aggregate
 from lifelong.reporting.tables import markdown_escape, render_html, render_markdown
 
 __all__ = ["experiment_yaml", "render_index", "render_readme"]
@@ -129,7 +129,8 @@ def render_index(agg: Aggregate, experiment: Mapping | None, figures: Sequence[F
              + '<a href="#figures">Figures</a><a href="#experiment">Experiment</a></nav>',
              '<h2 id="metrics">Metrics</h2>',
              '<p class="note">Also as <a href="tables/metrics.md">Markdown</a>, <a href="tables/metrics.csv">CSV</a>'
-             ' and <a href="tables/metrics.tex">LaTeX</a>.</p>',
+             ' and <a href="tables/metrics.tex">LaTeX</a>; the main table, for a paper column, as'
+             ' <a href="tables/main.md">Markdown</a> and <a href="tables/main.tex">LaTeX</a>.</p>',
              '<div class="scroll">', render_html(agg), "</div>"]
     if failures:
         parts.append('<h2 id="failed">Failed runs</h2>')
@@ -162,6 +163,7 @@ def render_readme(agg: Aggregate, experiment: Mapping | None, figures: Sequence[
     fence = _fence(ydoc)
     lines = [f"# {_title(experiment)}", "", _counts(agg), "",
              "Tables: [Markdown](tables/metrics.md), [CSV](tables/metrics.csv), [LaTeX](tables/metrics.tex);"
+             " the main table, for a paper column: [Markdown](tables/main.md), [LaTeX](tables/main.tex);"
              " the same page as [HTML](index.html).", "",
              render_markdown(agg, heading_level=2).rstrip("\n"), ""]
     failures = _failures(agg)

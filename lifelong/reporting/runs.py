@@ -1,0 +1,105 @@
+"""What a report reads from one run: its measure, its flat metrics and its raw few-shot scores.
+
+Results are read duck-typed: a ``RunResult`` or its ``to_dict()`` form. The
+measure of a run (``RunResult.metric``; accuracy when absent) says which
+metrics it has (:mod:`lifelong.evaluation.measures`). Numbers are read from
+``RunResult.metrics``, computed once by the evaluators; only the per-task
+few-shot curves come from the raw data in ``extra["fewshot"]``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from lifelong.evaluation.measures import ARRIVAL, HELD_OUT, Measure, flatten, measure
+from lifelong.reporting.statistics import summarize
+
+__all__ = ["get", "result_measure", "run_metrics", "fewshot_curves", "k_sort_key"]
+
+
+def get(obj, name: str, default: Any = None) -> Any:
+    """Field ``name`` of a result, whether it is an object or a mapping."""
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def result_measure(result) -> Measure:
+    """The measure the score matrix of ``result`` holds (accuracy for results that name none)."""
+    return measure(get(result, "metric"))
+
+
+def run_metrics(result) -> dict:
+    """The flat metric dict of one finished run: its measure's core metrics, few-shot columns and ``lca``.
+
+    Core metrics the run lacks are None. ``fewshot_at_arrival_<K>`` and
+    ``fewshot_held_out_<K>`` come from ``metrics["fewshot_at_arrival"]`` and
+    ``metrics["fewshot_held_out"]``.
+    """
+    flat = flatten(get(result, "metrics") or {})
+    out = {key: flat.get(key) for key in result_measure(result).core}
+    out.update((key, v) for key, v in flat.items() if key.startswith((ARRIVAL, HELD_OUT)))
+    if "lca" in flat:
+        out["lca"] = flat["lca"]
+    return out
+
+
+def k_sort_key(k: str):
+    """Sort key of a few-shot K given as a string: by number, then non-numbers by name."""
+    try:
+        return (0, float(k), k)
+    except ValueError:
+        return (1, 0.0, k)
+
+
+def _cell(task: Mapping, k: str) -> Optional[float]:
+    """The mean score of one few-shot task entry at K = ``k`` (keys may be str or int), or None."""
+    cells = task.get("k") or {}
+    cell = cells.get(k)
+    if cell is None:
+        try:
+            cell = cells.get(int(k))
+        except ValueError:
+            cell = None
+    if not isinstance(cell, Mapping) or cell.get("mean") is None:
+        return None
+    v = float(cell["mean"])
+    return None if math.isnan(v) else v
+
+
+def _shots(fs: Mapping) -> list:
+    ks = [str(k) for k in (fs.get("shots") or [])]
+    for t in fs.get("tasks") or []:
+        ks += [str(k) for k in (t.get("k") or {})]
+    return sorted(set(ks), key=k_sort_key)
+
+
+def fewshot_curves(finished: list) -> Optional[dict]:
+    """The raw few-shot data of a group's finished runs, or None when none has ``extra["fewshot"]``.
+
+    ``{"metric", "shots": [K...], "arrival": {K: (tasks, mean, ci95)}, "held_out_tasks": [n...]}``:
+    per K, the score at each task's arrival, mean and 95% CI half-width over seeds; the numbers of
+    held-out tasks of the runs.
+    """
+    data = [(get(r, "extra") or {}).get("fewshot") for r in finished]
+    data = [d for d in data if isinstance(d, Mapping) and d.get("tasks")]
+    if not data:
+        return None
+    ks = sorted({k for d in data for k in _shots(d)}, key=k_sort_key)
+    arrival = {}
+    for k in ks:
+        per_task: dict = {}
+        for d in data:
+            for t in d.get("tasks") or []:
+                v = _cell(t, k)
+                if v is not None:
+                    per_task.setdefault(int(t.get("task", 0)), []).append(v)
+        tasks = sorted(per_task)
+        sums = [summarize(per_task[t]) for t in tasks]
+        arrival[k] = (tasks, np.array([s.mean for s in sums], dtype=float),
+                      np.array([np.nan if s.ci95 is None else s.ci95 for s in sums], dtype=float))
+    held = {(d.get("held_out") or {}).get("n_tasks") for d in data}
+    return {"metric": str(data[0].get("metric") or "accuracy"), "shots": ks, "arrival": arrival,
+            "held_out_tasks": sorted(int(n) for n in held if isinstance(n, (int, float)))}
