@@ -128,21 +128,48 @@ def test_a_store_write_is_all_or_nothing(tmp_path):
     assert store.load_checkpoint("k").strategy["payload"] == [1, 2, 3]
 
 
-def test_sigkill_at_any_moment_then_rerun_gives_the_uninterrupted_tables(tmp_path):
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended: it only waits for its parent to collect it
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_sigkill_of_the_driver_leaves_no_worker_and_a_rerun_gives_the_uninterrupted_tables(tmp_path):
     exp = write(tmp_path)
     cli = [sys.executable, "-m", "lifelong.cli"]
     subprocess.run([*cli, "compare", str(exp), "--out", str(tmp_path / "reference"), "--jobs", "2"], check=True,
                    capture_output=True)
     out = tmp_path / "killed"
     kills = 0
-    for delay in (2.5, 3.5, 4.5, 6.0):
+    for delay in (3.0, 5.0, 7.0):
         proc = subprocess.Popen([*cli, "compare", str(exp), "--out", str(out), "--jobs", "2"], start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
+        workers = children(proc.pid)
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: the workers too
+            proc.send_signal(signal.SIGKILL)  # the driver alone: nothing can tell the workers
             kills += 1
         proc.wait()
+        deadline = time.monotonic() + 10
+        while any(alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [w for w in workers if alive(w)], "workers outlived the driver by 10 s"
     assert kills >= 1
     subprocess.run([*cli, "compare", str(exp), "--out", str(out), "--jobs", "2"], check=True, capture_output=True)
     assert table(Store(out / "runs.sqlite")) == table(Store(tmp_path / "reference" / "runs.sqlite"))
