@@ -1,22 +1,23 @@
 """The lifelong agent: a meta-learned embedding initialisation and a prototype memory.
 
 The network's ``features`` are an embedding f_θ; classes are represented by prototypes, the mean
-embeddings of a class-balanced exemplar memory (``lifelong.meta.prototypes``), and an input is
+embeddings of a class-balanced exemplar memory (``lifelong.strategies.memory.PrototypeMemory``), and an input is
 predicted as the class of its nearest prototype (Snell et al. 2017; nearest-mean-of-exemplars,
 Rebuffi et al. 2017), among the classes the setting allows.
 
-Training on a task is meta-training on episodes (MAML, Finn et al. 2017; first-order by default, as
+Training on a task is meta-training on episodes, in the episodic loop of the meta-learners
+(``lifelong.strategies.episodic``; MAML, Finn et al. 2017; first-order by default, as
 in its §5.2). The task's training data are pooled with the exemplars of the earlier tasks (every
 class seen so far, in equal shares), and each meta-step draws ``meta_batch`` N-way episodes of
-``k_shot`` support and ``k_query`` query examples per class from that pool, so the meta-objective
+``k_support`` support and ``k_query`` query examples per class from that pool, so the meta-objective
 covers the old classes as much as the new ones. For one episode, vmapped over the batch (torch.func):
     θ' = θ − α ∇_θ L_proto(S; S)        (``inner_steps`` times: the support against its own prototypes)
     meta-loss = L_proto(Q; S) at θ'     (the queries against the prototypes of the adapted support)
 where L_proto is the prototypical loss (cross-entropy of −squared distance to each prototype); the
-mean over episodes updates θ with the base class's optimizer, ``epochs × ⌈n / batch_size⌉`` times
+mean over episodes updates θ with the outer optimizer (``optimizer``, ``lr``), ``epochs × ⌈n / batch_size⌉`` times
 for a task of n training samples. With ``inner_steps: 0`` this is a Prototypical Network trained on
 class-balanced episodes. When a task begins the memory takes a random share of its samples (the
-budget ``memory_size`` is counted in samples, like Replay's buffer); whenever the embedding has
+budget ``buffer_size`` is counted in samples, as in every memory); whenever the embedding has
 changed, the next prediction first recomputes every prototype from the exemplars.
 
 ``adapt`` (few-shot): a copy takes ``adapt_steps`` inner steps on the support set from the
@@ -41,66 +42,52 @@ from torch.func import functional_call, vmap
 
 from lifelong.config import Choice, NonNegInt, PositiveFloat, PositiveInt
 from lifelong.meta.core import adapt
-from lifelong.meta.episodes import classification_episodes
-from lifelong.meta.prototypes import PrototypeMemory, prototypical_loss
-from lifelong.strategies.base import NonFiniteLoss, SGDStrategy
+from lifelong.meta.prototypes import prototypical_loss
+from lifelong.strategies.base import FineTuning
+from lifelong.strategies.episodic import EpisodicLearner, feature_params
+from lifelong.strategies.memory import PrototypeMemory
 
 
-class Agent(SGDStrategy):
+class Agent(FineTuning, EpisodicLearner):
     """Meta-learned embedding + class-balanced exemplars + nearest-prototype prediction."""
 
     handles_regression = False
 
-    state_attrs = SGDStrategy.state_attrs + ("memory",)
-
-    def __init__(self, *, memory_size: PositiveInt = 200, n_way: PositiveInt = 10, k_shot: PositiveInt = 5,
-                 k_query: PositiveInt = 5, meta_batch: PositiveInt = 1, inner_steps: NonNegInt = 1,
-                 inner_lr: PositiveFloat = 0.05, first_order: bool = True,
+    def __init__(self, *, buffer_size: PositiveInt = 200, n_way: PositiveInt = 10, k_support: PositiveInt = 5,
+                 k_query: PositiveInt = 5, meta_batch: PositiveInt = 1, batch_size: PositiveInt = 32,
+                 inner_steps: NonNegInt = 1, inner_lr: PositiveFloat = 0.05, first_order: bool = True,
                  metric: Annotated[str, Choice("euclidean", "cosine")] = "euclidean", **kwargs):
-        super().__init__(**kwargs)
-        self.memory_size, self.n_way, self.k_shot, self.k_query = memory_size, n_way, k_shot, k_query
-        self.meta_batch, self.inner_steps, self.inner_lr = meta_batch, inner_steps, inner_lr
+        super().__init__(buffer_size=buffer_size, n_way=n_way, k_support=k_support, k_query=k_query,
+                         meta_batch=meta_batch, **kwargs)
+        self.batch_size, self.inner_steps, self.inner_lr = batch_size, inner_steps, inner_lr
         self.first_order, self.metric = first_order, metric
 
     def setup(self, info, *, seed=0, device="cpu"):
         super().setup(info, seed=seed, device=device)
-        self.memory = PrototypeMemory(self.memory_size, info.n_classes, self.device, self.metric)
         self.stale = False  # whether the embedding changed since the prototypes were computed
+
+    def new_memory(self):
+        return PrototypeMemory(self.buffer_size, self.info.n_classes, self.device, self.metric)
 
     # --- training: episodes over the task and the memory ------------------------------------
 
-    def fit_task(self, task, on_step=None):
-        x, y = task.x_train, task.y_train
-        if len(self.memory):  # the exemplars of earlier tasks, before this task takes its share
-            x, y = torch.cat([x, self.memory.x]), torch.cat([y, self.memory.y])
-        self.before_task(task)
-        self.opt = self.new_optimizer(self.net.parameters())
-        for _ in range(self.epochs * math.ceil(task.n_train / self.batch_size)):
-            episodes = classification_episodes(x, y, self.meta_batch, self.n_way, self.k_shot, self.k_query,
-                                               self.generator)
-            loss = self.meta_step(episodes)
-            if on_step is not None:
-                on_step(loss)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
-        self.after_task(task)
+    def outer_steps(self, task) -> int:
+        return self.epochs * math.ceil(task.n_train / self.batch_size)
 
     def before_task(self, task):
-        super().before_task(task)
-        self.memory.add(task.x_train, task.y_train, self.generator)  # random: the embedding plays no part
+        super().before_task(task)  # the episodes' pool already holds the earlier tasks' exemplars
+        self.memory.add(self.generator, x=task.x_train, y=task.y_train)  # random: the embedding plays no part
         self.stale = True
 
-    def meta_step(self, episodes):
-        """One outer step on a batch of episodes, the inner loop vmapped over them."""
-        params = dict(self.net.features.named_parameters())
-        loss = vmap(self.episode_loss, in_dims=(None, 0, 0, 0, 0))(params, *episodes).mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+    def outer_step(self, episodes):
         self.stale = True
-        return loss.detach()
+        return super().outer_step(episodes)
 
-    def episode_loss(self, params, xs, ys, xq, yq):
+    def outer_loss(self, params, episodes):
+        """The mean query loss over a batch of episodes, the inner loop vmapped over them."""
+        return vmap(self.query_loss, in_dims=(None, 0, 0, 0, 0))(feature_params(params), *episodes).mean()
+
+    def query_loss(self, params, xs, ys, xq, yq):
         """Query loss of one episode after the inner loop on its support."""
         fast = self.inner_loop(params, xs, ys, self.inner_steps, self.inner_lr)
         emb = functional_call(self.net.features, fast, (torch.cat([xs, xq]),))

@@ -6,12 +6,14 @@ import torch
 from torch.func import functional_call
 
 import lifelong as ll
+from lifelong.experiment.checkpoint import MemoryCheckpointer
 from lifelong.agent import Agent
 from lifelong.config import ConfigError, list_presets
 from lifelong.evaluation import accuracy
 from lifelong.evaluation.fewshot import support_set
 from lifelong.meta.episodes import classification_episodes
-from lifelong.meta.prototypes import PrototypeMemory, class_means, prototypical_loss
+from lifelong.meta.prototypes import class_means, prototypical_loss
+from lifelong.strategies.memory import PrototypeMemory
 from lifelong.scenarios import TaskInfo
 from lifelong.scenarios.stream import StreamInfo
 from lifelong.strategies import strategy_class, strategy_names
@@ -33,9 +35,9 @@ def test_agent_is_a_strategy_preset():
     assert "agent" in strategy_names() and strategy_class("agent") is Agent
     assert "agent" in dict(list_presets("strategies"))
     agent = ll.load_strategy("agent")
-    assert isinstance(agent, Agent) and agent.get_params()["memory_size"] == 200
-    with pytest.raises(ConfigError, match="memory_size"):
-        ll.load_strategy("agent", memory_size=-1)
+    assert isinstance(agent, Agent) and agent.get_params()["buffer_size"] == 200
+    with pytest.raises(ConfigError, match="buffer_size"):
+        ll.load_strategy("agent", buffer_size=-1)
 
 
 # --- the prototype memory -------------------------------------------------------------------
@@ -45,7 +47,7 @@ def test_prototype_is_the_mean_of_the_stored_embeddings():
     memory = PrototypeMemory(12, n_classes=4, device="cpu")
     x = torch.arange(40, dtype=torch.float32).reshape(20, 2)
     y = torch.tensor([0, 1, 2] * 6 + [0, 0])
-    memory.add(x, y, torch.Generator().manual_seed(0))
+    memory.add(torch.Generator().manual_seed(0), x=x, y=y)
     embed = lambda v: 2 * v + 1  # noqa: E731
     memory.refresh(embed)
     for c in range(3):
@@ -65,7 +67,7 @@ def test_class_means_match_a_hand_computed_example():
 def test_memory_respects_its_budget_and_is_class_balanced(digits_stream):
     memory, g = PrototypeMemory(50, 10, "cpu"), torch.Generator().manual_seed(0)
     for i, task in enumerate(digits_stream):
-        memory.add(task.x_train, task.y_train, g)
+        memory.add(g, x=task.x_train, y=task.y_train)
         per_class = torch.bincount(memory.y, minlength=10)[: 2 * (i + 1)]
         assert len(memory) <= 50 and int(per_class.max() - per_class.min()) <= 1
         # every exemplar is a training sample of its class
@@ -80,7 +82,7 @@ def test_a_class_seen_again_keeps_a_uniform_draw_of_all_its_samples():
     memory, g = PrototypeMemory(40, 2, "cpu"), torch.Generator().manual_seed(0)
     for task in range(4):
         x = torch.full((100, 1), float(task))
-        memory.add(x, torch.arange(100) % 2, g)
+        memory.add(g, x=x, y=torch.arange(100) % 2)
     assert len(memory) == 40 and torch.bincount(memory.y).tolist() == [20, 20]
     from_task = torch.bincount(memory.x.flatten().long(), minlength=4)
     assert from_task[3] == 10  # the last task holds a quarter of every class's share, in expectation all do
@@ -165,9 +167,9 @@ def test_the_meta_loss_over_vmapped_episodes_equals_a_loop_over_episodes(trained
     task = digits_stream[3]  # classes not learned yet: the losses are far from zero
     episodes = classification_episodes(task.x_train, task.y_train, 3, 2, 3, 2, torch.Generator().manual_seed(1))
     params = {n: p.detach() for n, p in trained.net.features.named_parameters()}
-    batched = torch.func.vmap(trained.episode_loss, in_dims=(None, 0, 0, 0, 0))(params, *episodes)
+    batched = torch.func.vmap(trained.query_loss, in_dims=(None, 0, 0, 0, 0))(params, *episodes)
     for b in range(3):
-        one = trained.episode_loss(params, *(e[b] for e in episodes))
+        one = trained.query_loss(params, *(e[b] for e in episodes))
         torch.testing.assert_close(batched[b], one)
     # and the inner step moved the parameters: the query loss differs from that at θ
     xs, ys, xq, yq = (e[0] for e in episodes)
@@ -185,10 +187,11 @@ def test_agent_forgets_far_less_than_fine_tuning(digits_stream):
 def test_resuming_from_a_checkpoint_gives_the_uninterrupted_numbers():
     stream = ll.load_scenario("split-digits", seed=0, n_tasks=3)
     full = ll.run(fast("agent"), stream, seed=2)
-    checkpoints = {}
-    ll.run(fast("agent"), stream, seed=2, on_task_end=lambda i, _, state: checkpoints.__setitem__(i, state))
+    checkpoints = MemoryCheckpointer()
+    ll.run(fast("agent"), stream, seed=2, checkpointer=checkpoints)
+    checkpoints.resume_after = 0
     torch.manual_seed(999)
-    resumed = ll.run(fast("agent"), stream, seed=2, checkpoint=checkpoints[0])
+    resumed = ll.run(fast("agent"), stream, seed=2, checkpointer=checkpoints)
     assert resumed.accuracy_matrix == full.accuracy_matrix and resumed.metrics == full.metrics
 
 

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 
 import lifelong as ll
+from lifelong.experiment.checkpoint import MemoryCheckpointer
 from lifelong.config import ConfigError
-from lifelong.evaluation import FewShot, mse, support_set
+from lifelong.evaluation import FewShot, squared_error, support_set
 from lifelong.meta.tasks import SinusoidFamily
 from lifelong.scenarios import TaskInfo
 from lifelong.scenarios.stream import Stream, Task
@@ -38,7 +39,7 @@ def held_out_mse(strategy, stream, k=5, draws=3) -> float:
     for j, task in enumerate(stream.held_out):
         for d in range(draws):
             x, y = support_set(task, k, torch.Generator().manual_seed(100 * j + d), regression=True)
-            scores.append(mse(strategy.adapt(x, y, TaskInfo()), task.x_test, task.y_test, TaskInfo()))
+            scores.append(squared_error(strategy.adapt(x, y, TaskInfo()), task.x_test, task.y_test, TaskInfo()))
     return sum(scores) / len(scores)
 
 
@@ -64,7 +65,7 @@ def test_maml_adapts_to_unseen_sinusoids_better_than_random_init_and_naive():
 def test_meta_batches_hold_earlier_tasks_from_the_balanced_memory():
     """On a one-function-per-task stream, the episodes of task i come from tasks 0..i, not from task i alone."""
     stream = sine_stream(n_tasks=3)
-    strategy = ll.load_strategy("maml", memory_size=60, **SMALL)
+    strategy = ll.load_strategy("maml", buffer_size=60, **SMALL)
     strategy.setup(stream.info, seed=0)
     drawn = []
     episodes = strategy.episodes
@@ -77,7 +78,7 @@ def test_meta_batches_hold_earlier_tasks_from_the_balanced_memory():
 
 
 def test_the_memory_is_class_balanced_and_bounded_in_classification(digits_stream):
-    strategy = ll.load_strategy("protonet", model="mlp", memory_size=101, **SMALL)
+    strategy = ll.load_strategy("protonet", model="mlp", buffer_size=101, **SMALL)
     strategy.setup(digits_stream.info, seed=0)
     for task in list(digits_stream)[:3]:
         strategy.fit_task(task)
@@ -221,10 +222,11 @@ def test_a_regression_run_resumes_with_the_same_numbers(name):
         return ll.run(ll.load_strategy(name, **SMALL), stream, seed=2, evaluators=[FewShot(shots=(5,), draws=1)],
                       **kwargs)
 
-    full, checkpoints = run(), {}
-    run(on_task_end=lambda i, _, state: checkpoints.__setitem__(i, state))
+    full, checkpoints = run(), MemoryCheckpointer()
+    run(checkpointer=checkpoints)
+    checkpoints.resume_after = 0
     torch.manual_seed(999)
-    resumed = run(checkpoint=checkpoints[0])
+    resumed = run(checkpointer=checkpoints)
     assert resumed.accuracy_matrix == full.accuracy_matrix
     assert resumed.extra["fewshot"] == full.extra["fewshot"] and resumed.metrics == full.metrics
 

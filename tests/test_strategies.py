@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import lifelong as ll
-from lifelong.config import list_presets
+from lifelong.config import ConfigError, list_presets
 from lifelong.evaluation import accuracy
 from lifelong.scenarios import TaskInfo
 
@@ -186,12 +186,12 @@ def test_adapt_fine_tunes_a_copy_and_leaves_the_learner_alone(digits_stream):
 
 
 def test_reservoir_keeps_every_offered_sample_with_equal_chance():
-    from lifelong.strategies.memory import ReservoirBuffer
+    from lifelong.strategies.memory import ReservoirMemory
 
     g = torch.Generator().manual_seed(0)
     counts = torch.zeros(1000)
     for _ in range(200):
-        memory = ReservoirBuffer(50, "cpu")
+        memory = ReservoirMemory(50, "cpu")
         for start in range(0, 1000, 32):  # offered in batches, as during training
             ids = torch.arange(start, min(start + 32, 1000))
             memory.add(g, x=ids.float()[:, None], y=ids)
@@ -201,3 +201,24 @@ def test_reservoir_keeps_every_offered_sample_with_equal_chance():
     # each sample is kept with probability 50/1000: 10 times in 200 trials; early and late alike
     early, late = counts[:500].mean().item(), counts[500:].mean().item()
     assert early == pytest.approx(10, rel=0.1) and late == pytest.approx(10, rel=0.1)
+
+
+@pytest.mark.parametrize("name, field", [
+    ("maml", "batch_size"), ("reptile", "batch_size"),  # the episodic learners take meta_steps, not mini-batches
+    ("protonet", "inner_lr"), ("protonet", "adapt_steps"),  # no inner loop, no fine-tuning
+    ("mer", "lr"), ("lamaml", "optimizer"), ("lamaml", "momentum"),  # trained by their own rule; adapt_lr is theirs
+    ("agent", "meta_steps"),  # the agent counts its steps in mini-batches
+])
+def test_a_field_the_method_does_not_use_is_refused(name, field):
+    with pytest.raises(ConfigError) as error:
+        ll.load_strategy(name, **{field: 8})
+    message = str(error.value)
+    assert "unknown field" in message and field in message and "\n" not in message
+    assert field not in ll.load_strategy(name).get_params()
+
+
+def test_a_preset_naming_a_field_the_method_ignores_is_refused(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("strategy: maml\nbatch_size: 8\n")
+    with pytest.raises(ConfigError, match="batch_size: unknown field"):
+        ll.load_strategy(str(path))

@@ -207,8 +207,8 @@ def test_gem_keeps_one_memory_per_task_and_its_steps_respect_every_one(digits_ti
     strategy.setup(digits_ti_stream.info, seed=0)
     for task in list(digits_ti_stream)[:3]:
         strategy.fit_task(task)
-    assert [len(m["y"]) for m in strategy.memories] == [20, 20, 20]
-    for m, task in zip(strategy.memories, digits_ti_stream):
+    assert [len(m["y"]) for m in strategy.memory] == [20, 20, 20]
+    for m, task in zip(strategy.memory, digits_ti_stream):
         assert set(m["y"].tolist()) <= set(task.classes) and (m["t"] == task.task_label).all()
     task = digits_ti_stream[3]
     strategy.before_task(task)
@@ -223,7 +223,7 @@ def test_gem_keeps_one_memory_per_task_and_its_steps_respect_every_one(digits_ti
         loss.backward()
         step = torch.cat([p.grad.flatten() for p in params])
         G = torch.stack([flat_grad(F.cross_entropy(strategy.logits(m["x"], m["t"]), m["y"]), params)
-                         for m in strategy.memories])
+                         for m in strategy.memory])
         if (G @ g >= 0).all():
             torch.testing.assert_close(step, g)
         else:

@@ -12,7 +12,7 @@ from lifelong.config import ConfigError
 from lifelong.scenarios import TaskInfo
 from lifelong.scenarios.stream import StreamInfo
 from lifelong.strategies.icarl import herding
-from lifelong.strategies.memory import ReservoirBuffer
+from lifelong.strategies.memory import ReservoirMemory
 
 from conftest import fast
 
@@ -33,8 +33,6 @@ def stored_labels(strategy) -> torch.Tensor:
     """The labels of every sample a strategy holds in memory."""
     if hasattr(strategy, "exemplars"):
         return strategy.exemplars["y"]
-    if isinstance(strategy.memory, dict):
-        return strategy.memory["y"]
     return strategy.memory.stored()["y"]
 
 
@@ -53,7 +51,7 @@ def test_never_stores_more_than_its_buffer(name, digits_stream):
     for task in digits_stream:
         strategy.fit_task(task)
         assert 0 < len(stored_labels(strategy)) <= 30
-    if isinstance(getattr(strategy, "memory", None), ReservoirBuffer):
+    if isinstance(getattr(strategy, "memory", None), ReservoirMemory):
         assert all(len(v) == 30 for v in strategy.memory.data.values())  # nothing allocated beyond it
 
 
@@ -212,7 +210,7 @@ def test_gdumb_memory_is_class_balanced(digits_stream):
     strategy.setup(digits_stream.info, seed=0)
     for task in digits_stream:
         strategy.fit_task(task)
-        counts = Counter(strategy.memory["y"].tolist())
+        counts = Counter(strategy.memory.stored()["y"].tolist())
         assert set(counts) == {c for c in range(10) if strategy.seen[c]}
         assert sum(counts.values()) == 50 and max(counts.values()) - min(counts.values()) <= 1, counts
 
@@ -227,7 +225,7 @@ def test_gdumb_network_depends_only_on_its_memory_and_seed(digits_stream):
     b.fit_task(digits_stream[3])
     torch.rand(5, generator=b.generator)
     b.memory, b.seen = copy.deepcopy(a.memory), a.seen.clone()
-    b.sample = lambda **batch: None  # hand it a's memory as it stood, sampling nothing more
+    b.memory.add = lambda generator, **batch: None  # hand it a's memory as it stood, sampling nothing more
     b.fit_task(digits_stream[1])
     x = torch.cat([t.x_test for t in digits_stream])
     assert torch.equal(b.predict(x, TaskInfo()), a.predict(x, TaskInfo()))

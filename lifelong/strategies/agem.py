@@ -2,12 +2,12 @@
 "Efficient Lifelong Learning with A-GEM", ICLR)."""
 import torch
 
-from lifelong.config import NonNegInt, PositiveInt
+from lifelong.config import PositiveInt
 from lifelong.strategies.base import SGDStrategy
-from lifelong.strategies.memory import ReservoirBuffer
+from lifelong.strategies.rehearsal import Rehearsal
 
 
-class AGEM(SGDStrategy):
+class AGEM(Rehearsal, SGDStrategy):
     """Never let an update increase the loss on a batch drawn from the memory of past tasks:
     with g the mini-batch gradient and g_ref the gradient of the loss on a memory batch,
     the step follows g̃ = g − (g·g_ref / g_ref·g_ref) g_ref when g·g_ref < 0, else g.
@@ -19,15 +19,9 @@ class AGEM(SGDStrategy):
     optimizer, and the loop itself is unchanged.
     """
 
-    state_attrs = SGDStrategy.state_attrs + ("memory",)
-
-    def __init__(self, *, buffer_size: NonNegInt = 200, memory_batch_size: PositiveInt = 256, **kwargs):
+    def __init__(self, *, memory_batch_size: PositiveInt = 256, **kwargs):
         super().__init__(**kwargs)
-        self.buffer_size, self.memory_batch_size = buffer_size, memory_batch_size
-
-    def setup(self, info, *, seed=0, device="cpu"):
-        super().setup(info, seed=seed, device=device)
-        self.memory = ReservoirBuffer(self.buffer_size, self.device)
+        self.memory_batch_size = memory_batch_size
 
     def training_step(self, x, y, t):
         loss = super().training_step(x, y, t)
@@ -45,11 +39,7 @@ class AGEM(SGDStrategy):
         return torch.where(dot < 0, g - dot / (g_ref @ g_ref) * g_ref, g)
 
     def after_task(self, task):
-        if self.buffer_size == 0:
-            return
-        order = torch.randperm(task.n_train, generator=self.generator, device=self.device)
-        t = torch.full((task.n_train,), task.task_label, dtype=torch.long, device=self.device)
-        self.memory.add(self.generator, x=task.x_train[order], y=task.y_train[order], t=t)
+        self.remember_task(task)
 
 
 def flat_grad(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:

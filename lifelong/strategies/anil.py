@@ -2,10 +2,10 @@
 Towards Understanding the Effectiveness of MAML", ICLR), meta-trained on the episodes of a stream
 (``lifelong.strategies.episodic``)."""
 from lifelong.meta.core import head_names, meta_loss
-from lifelong.strategies.episodic import EpisodicStrategy
+from lifelong.strategies.episodic import InnerLoopStrategy
 
 
-class ANIL(EpisodicStrategy):
+class ANIL(InnerLoopStrategy):
     """MAML whose inner loop adapts the head alone: the body (``net.features``) is a representation
     learned in the outer loop only, reused as is by every task.
 

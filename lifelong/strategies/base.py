@@ -1,15 +1,22 @@
-"""The strategy protocol and the SGD base class.
+"""The strategy protocol and the base classes of the learners with a network.
 
-A strategy learns one task at a time (``fit_task``) and predicts on any task
-(``predict``). ``SGDStrategy`` owns the epoch / mini-batch loop over tensors
-indexed in place; a method overrides the least it can: ``training_step`` (EWC
-adds a penalty, replay mixes in a memory batch), ``training_data``, or the hooks
-``before_task`` / ``after_task``.
+A strategy learns one task at a time (``fit_task``) and predicts on any task (``predict``).
+Constructors only store their parameters (as in scikit-learn): the network and all state are built
+by ``setup``, which ``lifelong.run`` calls with the stream's shape and the run's seed. Every
+constructor parameter is keyword-only and annotated; the annotation is the preset field's schema
+(``lifelong.config``), and a method's schema is every constructor it inherits. So the fields come in
+groups, one class each, and a method is made of the groups it uses and no more: a preset or override
+naming a field the method would ignore is refused.
 
-Constructors only store their parameters (as in scikit-learn): the network and
-all state are built by ``setup``, which ``lifelong.run`` calls with the stream's
-shape and the run's seed. Every constructor parameter is keyword-only and
-annotated; the annotation is the preset field's schema (``lifelong.config``).
+* ``NetworkStrategy`` (``model``, ``model_args``, ``epochs``): the network, the task masks,
+  prediction among the classes the setting allows, the state.
+* ``WithOptimizer`` (``optimizer``, ``lr``, ``momentum``, ``weight_decay``): ``new_optimizer``.
+* ``FineTuning`` (``adapt_steps``, ``adapt_lr``): few-shot ``adapt`` by fine-tuning a copy.
+* ``MiniBatchStrategy`` (``batch_size``): the epoch / mini-batch loop over each task's tensors,
+  indexed in place; ``update`` learns one mini-batch.
+* ``SGDStrategy``, all of them: ``update`` is an optimizer step on ``training_step``'s loss. A method
+  overrides the least it can: ``training_step`` (EWC adds a penalty, replay mixes in a memory batch),
+  ``training_data``, or the hooks ``before_task`` / ``after_task``.
 """
 from __future__ import annotations
 
@@ -77,8 +84,8 @@ class Strategy:
                               "stream", field="strategy", value=getattr(self, "name", type(self).__name__.lower()))
 
 
-class SGDStrategy(Strategy):
-    """Mini-batch SGD over each task's tensors: fine-tuning unless a subclass changes a step.
+class NetworkStrategy(Strategy):
+    """A network learned task by task; a subclass brings the training (``fit_task``).
 
     Class-incremental: trained on all outputs, predicts among the classes seen so
     far. Task-incremental: training and prediction are masked to the task's
@@ -90,14 +97,8 @@ class SGDStrategy(Strategy):
 
     state_attrs: tuple[str, ...] = ("seen", "task_masks")
 
-    def __init__(self, *, model: ModelName = "auto", model_args: dict | None = None,
-                 optimizer: Annotated[str, Choice("sgd", "adam")] = "sgd", lr: PositiveFloat = 0.01,
-                 momentum: Fraction = 0.0, weight_decay: NonNegFloat = 0.0, epochs: PositiveInt = 1,
-                 batch_size: PositiveInt = 32, adapt_steps: PositiveInt = 20, adapt_lr: PositiveFloat | None = None):
-        self.model, self.model_args, self.optimizer = model, model_args, optimizer
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
-        self.epochs, self.batch_size = epochs, batch_size
-        self.adapt_steps, self.adapt_lr = adapt_steps, adapt_lr
+    def __init__(self, *, model: ModelName = "auto", model_args: dict | None = None, epochs: PositiveInt = 1):
+        self.model, self.model_args, self.epochs = model, model_args, epochs
 
     # --- building ---------------------------------------------------------------------
 
@@ -117,56 +118,15 @@ class SGDStrategy(Strategy):
             net = build_model(self.model, self.info.input_shape, self.info.n_classes, **(self.model_args or {}))
         return net.to(self.device)
 
-    def new_optimizer(self, params, lr: float | None = None) -> torch.optim.Optimizer:
-        lr = lr or self.lr
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=lr, weight_decay=self.weight_decay)
-        return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay)
-
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
 
-    # --- training ---------------------------------------------------------------------
-
-    def fit_task(self, task: Task, on_step: StepHook | None = None) -> None:
-        self.before_task(task)
-        x, y, t = self.training_data(task)
-        self.opt = self.new_optimizer(self.net.parameters())
-        n, bs = len(y), self.batch_size
-        loss = torch.zeros(())
-        for epoch in range(self.epochs):
-            order = torch.randperm(n, generator=self.generator, device=self.device)
-            for start in range(0, n, bs):
-                idx = order[start:start + bs]
-                loss = self.update(x[idx], y[idx], None if t is None else t[idx], epoch)
-                if on_step is not None:
-                    on_step(loss)
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
-        self.after_task(task)
-
-    def update(self, x, y, t, epoch: int) -> torch.Tensor:
-        """One step on a mini-batch: ``training_step``'s loss, back-propagated, then an optimizer step.
-        A method with an update rule of its own (MER, La-MAML) overrides this rather than the loop."""
-        loss, opt = self.training_step(x, y, t), self.opt
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    def training_data(self, task: Task):
-        """The tensors to loop over for ``task``: inputs, labels, and per-sample task labels
-        (task-incremental only, else None)."""
-        return task.x_train, task.y_train, self.task_labels(task, len(task.y_train))
+    # --- training helpers -------------------------------------------------------------
 
     def task_labels(self, task: Task, n: int):
         if self.info.setting != "task-incremental":
             return None
         return torch.full((n,), task.task_label, dtype=torch.long, device=self.device)
-
-    def training_step(self, x, y, t) -> torch.Tensor:
-        """The loss on one mini-batch; ``t`` holds per-sample task labels in task-incremental streams."""
-        return self.loss(self.logits(x, t), y)
 
     def loss(self, out, y) -> torch.Tensor:
         """The task loss of outputs ``out`` against targets ``y``: cross-entropy, or MSE in regression."""
@@ -232,25 +192,6 @@ class SGDStrategy(Strategy):
         mask = self.prediction_mask(info)
         return (out if mask is None else out.masked_fill(~mask, float("-inf"))).argmax(1)
 
-    def adapt(self, x, y, info: TaskInfo) -> "SGDStrategy":
-        """A copy fine-tuned on the support set (``fine_tune``); this learner is left as it was."""
-        adapted = copy.deepcopy(self)
-        adapted.fine_tune(x, y, info)
-        return adapted
-
-    def fine_tune(self, x, y, info: TaskInfo) -> None:
-        """``adapt_steps`` full-batch steps of the training optimizer at ``adapt_lr`` (default: the
-        training ``lr``) on a support set, whose classes become predictable."""
-        if not self.regression:
-            self.seen[y.unique()] = True
-        loss_fn = self.masked_loss(self.prediction_mask(info))
-        opt = self.new_optimizer(self.net.parameters(), lr=self.adapt_lr)
-        for _ in range(self.adapt_steps):
-            loss = loss_fn(self.net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
     # --- state ------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
@@ -271,3 +212,99 @@ class SGDStrategy(Strategy):
                 getattr(self, a).load_state_dict(state[a])
             else:
                 setattr(self, a, state[a])
+
+
+class WithOptimizer:
+    """The torch optimizer a method trains with (a mix-in of ``NetworkStrategy``)."""
+
+    def __init__(self, *, optimizer: Annotated[str, Choice("sgd", "adam")] = "sgd", lr: PositiveFloat = 0.01,
+                 momentum: Fraction = 0.0, weight_decay: NonNegFloat = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
+
+    def new_optimizer(self, params, lr: float | None = None) -> torch.optim.Optimizer:
+        lr = lr or self.lr
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay)
+
+
+class FineTuning:
+    """Few-shot adaptation by fine-tuning a copy (a mix-in of ``NetworkStrategy``; ``new_optimizer``
+    comes from ``WithOptimizer`` or the method)."""
+
+    def __init__(self, *, adapt_steps: PositiveInt = 20, adapt_lr: PositiveFloat | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.adapt_steps, self.adapt_lr = adapt_steps, adapt_lr
+
+    def adapt(self, x, y, info: TaskInfo) -> "NetworkStrategy":
+        """A copy fine-tuned on the support set (``fine_tune``); this learner is left as it was."""
+        adapted = copy.deepcopy(self)
+        adapted.fine_tune(x, y, info)
+        return adapted
+
+    def fine_tune(self, x, y, info: TaskInfo) -> None:
+        """``adapt_steps`` full-batch steps of ``new_optimizer`` at ``adapt_lr`` (None: the training
+        ``lr``) on a support set, whose classes become predictable."""
+        if not self.regression:
+            self.seen[y.unique()] = True
+        loss_fn = self.masked_loss(self.prediction_mask(info))
+        opt = self.new_optimizer(self.net.parameters(), lr=self.adapt_lr)
+        for _ in range(self.adapt_steps):
+            loss = loss_fn(self.net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+
+class MiniBatchStrategy(NetworkStrategy):
+    """The epoch / mini-batch loop: each epoch visits a task's training tensors in a random order, in
+    mini-batches of ``batch_size``, each learned by ``update``. The loop takes ``self.opt`` from
+    ``new_optimizer`` (``WithOptimizer``'s, or the method's)."""
+
+    def __init__(self, *, batch_size: PositiveInt = 32, **kwargs):
+        super().__init__(**kwargs)
+        self.batch_size = batch_size
+
+    def fit_task(self, task: Task, on_step: StepHook | None = None) -> None:
+        self.before_task(task)
+        x, y, t = self.training_data(task)
+        self.opt = self.new_optimizer(self.net.parameters())
+        n, bs = len(y), self.batch_size
+        loss = torch.zeros(())
+        for epoch in range(self.epochs):
+            order = torch.randperm(n, generator=self.generator, device=self.device)
+            for start in range(0, n, bs):
+                idx = order[start:start + bs]
+                loss = self.update(x[idx], y[idx], None if t is None else t[idx], epoch)
+                if on_step is not None:
+                    on_step(loss)
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
+        self.after_task(task)
+
+    def update(self, x, y, t, epoch: int) -> torch.Tensor:
+        """Learn one mini-batch (``t``: per-sample task labels, or None); returns its loss."""
+        raise NotImplementedError
+
+    def training_data(self, task: Task):
+        """The tensors to loop over for ``task``: inputs, labels, and per-sample task labels
+        (task-incremental only, else None)."""
+        return task.x_train, task.y_train, self.task_labels(task, len(task.y_train))
+
+
+class SGDStrategy(WithOptimizer, FineTuning, MiniBatchStrategy):
+    """Mini-batch SGD over each task's tensors: fine-tuning unless a subclass changes a step."""
+
+    def update(self, x, y, t, epoch: int) -> torch.Tensor:
+        """One step on a mini-batch: ``training_step``'s loss, back-propagated, then an optimizer step.
+        A method with an update rule of its own (MER, La-MAML) builds on ``MiniBatchStrategy`` instead."""
+        loss, opt = self.training_step(x, y, t), self.opt
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def training_step(self, x, y, t) -> torch.Tensor:
+        """The loss on one mini-batch; ``t`` holds per-sample task labels in task-incremental streams."""
+        return self.loss(self.logits(x, t), y)

@@ -2,12 +2,12 @@
 a Strong, Simple Baseline")."""
 import torch.nn.functional as F
 
-from lifelong.config import NonNegFloat, NonNegInt
+from lifelong.config import NonNegFloat
 from lifelong.strategies.base import SGDStrategy
-from lifelong.strategies.memory import ReservoirBuffer
+from lifelong.strategies.rehearsal import Rehearsal
 
 
-class DER(SGDStrategy):
+class DER(Rehearsal, SGDStrategy):
     """Replay the network's own past outputs: loss + α · MSE(f(x_m), z_m) on a memory batch.
 
     The memory is a reservoir over the training mini-batches, each sample stored with the
@@ -17,23 +17,16 @@ class DER(SGDStrategy):
     the cross-entropy only.
     """
 
-    state_attrs = SGDStrategy.state_attrs + ("memory",)
-
-    def __init__(self, *, buffer_size: NonNegInt = 200, alpha: NonNegFloat = 5.0, **kwargs):
+    def __init__(self, *, alpha: NonNegFloat = 5.0, **kwargs):
         super().__init__(**kwargs)
-        self.buffer_size, self.alpha = buffer_size, alpha
-
-    def setup(self, info, *, seed=0, device="cpu"):
-        super().setup(info, seed=seed, device=device)
-        self.memory = ReservoirBuffer(self.buffer_size, self.device)
+        self.alpha = alpha
 
     def training_step(self, x, y, t):
         out = self.net(x)
         loss = self.loss(self.masked(out, t), y)
         if len(self.memory):
             loss = loss + self.replay_loss(len(y))
-        task = {} if t is None else {"t": t}
-        self.memory.add(self.generator, x=x, y=y, logits=out.detach(), **task)
+        self.remember(x, y, t, logits=out.detach())
         return loss
 
     def replay_loss(self, n: int):

@@ -27,7 +27,7 @@ class ERACE(Replay):
             m = self.memory.sample(len(y), self.generator)
             out = self.logits(m["x"], None if t is None else m["t"]).masked_fill(~self.seen, float("-inf"))
             loss = loss + F.cross_entropy(out, m["y"])
-        self.memory.add(self.generator, x=x, y=y, **({} if t is None else {"t": t}))
+        self.remember(x, y, t)
         return loss
 
     def after_task(self, task):

@@ -1,10 +1,10 @@
 """First-order MAML (Finn, Abbeel & Levine 2017, "Model-Agnostic Meta-Learning for Fast Adaptation of
 Deep Networks", ICML, §5.2), meta-trained on the episodes of a stream (``lifelong.strategies.episodic``)."""
 from lifelong.meta.core import meta_loss
-from lifelong.strategies.episodic import EpisodicStrategy
+from lifelong.strategies.episodic import InnerLoopStrategy
 
 
-class FOMAML(EpisodicStrategy):
+class FOMAML(InnerLoopStrategy):
     """MAML without second derivatives: the inner gradients are treated as constants, so the
     meta-gradient is the query-set gradient at the adapted parameters θ', applied to θ.
 

@@ -4,12 +4,13 @@ import numpy as np
 import quadprog
 import torch
 
-from lifelong.config import NonNegFloat, NonNegInt
+from lifelong.config import NonNegFloat
 from lifelong.strategies.agem import flat_grad, with_gradient
 from lifelong.strategies.base import SGDStrategy
+from lifelong.strategies.rehearsal import Rehearsal
 
 
-class GEM(SGDStrategy):
+class GEM(Rehearsal, SGDStrategy):
     """Never let an update increase the loss on any past task's memory: with g the mini-batch
     gradient and G the matrix whose row k is the gradient of the loss on task k's memory, if
     some ⟨g, g_k⟩ < 0 the step follows the closest g̃ to g with G g̃ ≥ 0. It is found from
@@ -24,24 +25,21 @@ class GEM(SGDStrategy):
     the mini-batch loss rewired to have the gradient g̃, so the SGD loop is unchanged.
     """
 
-    state_attrs = SGDStrategy.state_attrs + ("memories",)
-
-    def __init__(self, *, memory_strength: NonNegFloat = 0.5, buffer_size: NonNegInt = 200, **kwargs):
+    def __init__(self, *, memory_strength: NonNegFloat = 0.5, **kwargs):
         super().__init__(**kwargs)
-        self.memory_strength, self.buffer_size = memory_strength, buffer_size
+        self.memory_strength = memory_strength
 
-    def setup(self, info, *, seed=0, device="cpu"):
-        super().setup(info, seed=seed, device=device)
-        self.memories: list[dict[str, torch.Tensor]] = []  # one per finished task: x, y, t
+    def new_memory(self) -> list[dict[str, torch.Tensor]]:
+        return []  # one per finished task: x, y, t
 
     def training_step(self, x, y, t):
         loss = super().training_step(x, y, t)
-        if not self.memories:
+        if not self.memory:
             return loss
         params = list(self.net.parameters())
         g = flat_grad(loss, params)
         rows = []  # g_k, the gradient on task k's memory
-        for m in self.memories:
+        for m in self.memory:
             rows.append(flat_grad(super().training_step(m["x"], m["y"], m["t"] if t is not None else None), params))
         G = torch.stack(rows)
         if bool((G @ g < 0).any()):
@@ -65,4 +63,4 @@ class GEM(SGDStrategy):
             return
         keep = torch.randperm(task.n_train, generator=self.generator, device=self.device)[:n]
         t = torch.full((n,), task.task_label, dtype=torch.long, device=self.device)
-        self.memories.append({"x": task.x_train[keep], "y": task.y_train[keep], "t": t})
+        self.memory.append({"x": task.x_train[keep], "y": task.y_train[keep], "t": t})

@@ -27,52 +27,40 @@ left the incoming stream for the memory, so the last task of a stream scores low
 diverged (CNN on split-mnist): the presets use 0.01.
 """
 import torch
-from torch.func import functional_call, grad, grad_and_value
+from torch.func import grad, grad_and_value
 
-from lifelong.config import NonNegInt, PositiveFloat, PositiveInt
-from lifelong.strategies.base import SGDStrategy
-from lifelong.strategies.memory import ReservoirBuffer
+from lifelong.config import PositiveFloat, PositiveInt
+from lifelong.strategies.rehearsal import OnlineRehearsal
 
 
-class LaMAML(SGDStrategy):
+class LaMAML(OnlineRehearsal):
     """Look-ahead MAML with learnable, per-parameter learning rates, online.
 
-    The network trains with α alone: ``lr`` and ``optimizer`` serve only ``adapt``, the few-shot
-    fine-tuning of the base class. Classification only: the paper evaluates no regression, and on
+    The network trains with α alone (few-shot ``adapt`` takes plain SGD steps at ``adapt_lr``).
+    Classification only: the paper evaluates no regression, and on
     sine-stream the learned rates (α_init 0.1) diverge on the first task's MSE.
     """
 
     handles_regression = False
 
-    state_attrs = SGDStrategy.state_attrs + ("memory", "alpha")
+    state_attrs = OnlineRehearsal.state_attrs + ("alpha",)
 
-    def __init__(self, *, buffer_size: NonNegInt = 200, inner_steps: PositiveInt = 5, alpha_init: PositiveFloat = 0.1,
-                 alpha_lr: PositiveFloat = 0.1, second_order: bool = False, **kwargs):
+    def __init__(self, *, inner_steps: PositiveInt = 5, alpha_init: PositiveFloat = 0.1, alpha_lr: PositiveFloat = 0.1,
+                 second_order: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.buffer_size, self.inner_steps, self.second_order = buffer_size, inner_steps, second_order
+        self.inner_steps, self.second_order = inner_steps, second_order
         self.alpha_init, self.alpha_lr = alpha_init, alpha_lr
 
     def setup(self, info, *, seed=0, device="cpu"):
         super().setup(info, seed=seed, device=device)
-        self.memory = ReservoirBuffer(self.buffer_size, self.device)
         self.alpha = {n: torch.full_like(p.detach(), self.alpha_init) for n, p in self.net.named_parameters()}
-
-    def update(self, x, y, t, epoch):
-        loss = self.observe(x, y, t)
-        if epoch == 0:  # offer each incoming sample to the memory once, after learning from it
-            self.memory.add(self.generator, x=x, y=y, t=torch.full_like(y, self.task_label))
-        return loss
 
     def observe(self, x, y, t) -> torch.Tensor:
         """One La-MAML update for an incoming batch; returns its meta-loss."""
-        xm, ym, tm = x, y, t  # the meta-batch: the incoming samples and as many remembered ones
-        if len(self.memory):
-            m = self.memory.sample(len(y), self.generator)
-            xm, ym = torch.cat([x, m["x"]]), torch.cat([y, m["y"]])
-            tm = None if t is None else torch.cat([t, m["t"]])
+        meta_batch = self.with_memory(x, y, t)  # the incoming samples and as many remembered ones
         theta = {n: p.detach() for n, p in self.net.named_parameters()}
         (g_theta, g_alpha), loss = grad_and_value(self.meta_loss, argnums=(0, 1))(
-            theta, self.alpha, (x, y, t), (xm, ym, tm))
+            theta, self.alpha, (x, y, t), meta_batch)
         self.alpha = {n: a - self.alpha_lr * g_alpha[n] for n, a in self.alpha.items()}
         with torch.no_grad():
             for n, p in self.net.named_parameters():
@@ -94,6 +82,3 @@ class LaMAML(SGDStrategy):
         parts = [torch.tensor_split(v, self.inner_steps) if v is not None else [None] * self.inner_steps
                  for v in (x, y, t)]
         return [(xc, yc, tc) for xc, yc, tc in zip(*parts) if len(yc)]
-
-    def functional_loss(self, params, x, y, t):
-        return self.loss(self.masked(functional_call(self.net, params, (x,)), t), y)

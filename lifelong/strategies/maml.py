@@ -2,10 +2,10 @@
 Fast Adaptation of Deep Networks", ICML), meta-trained on the episodes of a stream
 (``lifelong.strategies.episodic``: each arriving task's data plus a balanced memory of earlier tasks)."""
 from lifelong.meta.core import meta_loss
-from lifelong.strategies.episodic import EpisodicStrategy
+from lifelong.strategies.episodic import InnerLoopStrategy
 
 
-class MAML(EpisodicStrategy):
+class MAML(InnerLoopStrategy):
     """Learn an initialisation θ from which a few SGD steps on a task's support set do well on its query set.
 
     Inner loop, per episode: θ' = θ − α ∇L_support(θ), ``inner_steps`` times (α = ``inner_lr``).

@@ -14,42 +14,28 @@ written back to the network once per incoming batch.
 from typing import Annotated
 
 import torch
-from torch.func import functional_call, grad_and_value
+from torch.func import grad_and_value
 
-from lifelong.config import NonNegInt, PositiveFloat, PositiveInt, Range
-from lifelong.strategies.base import SGDStrategy
-from lifelong.strategies.memory import ReservoirBuffer
+from lifelong.config import PositiveFloat, PositiveInt, Range
+from lifelong.strategies.rehearsal import OnlineRehearsal
 
 Rate = Annotated[float, Range(0, 1, low_open=True)]
 
 
-class MER(SGDStrategy):
+class MER(OnlineRehearsal):
     """Reptile over replayed batches: sequential SGD steps on the incoming and remembered samples,
     pulled back towards the starting weights, favour updates whose gradients agree across samples
     (the Reptile objective's implicit term −αβ ∂L_i·∂L_j), i.e. transfer over interference.
 
-    ``inner_lr`` is the inner SGD rate α; the network trains with it alone (``lr`` and ``optimizer``
-    serve only ``adapt``, the few-shot fine-tuning of the base class).
+    ``inner_lr`` is the inner SGD rate α; the network trains with it alone (few-shot ``adapt`` takes
+    plain SGD steps at ``adapt_lr``).
     """
 
-    state_attrs = SGDStrategy.state_attrs + ("memory",)
-
-    def __init__(self, *, buffer_size: NonNegInt = 200, beta: Rate = 0.1, gamma: Rate = 1.0,
-                 replay_batches: PositiveInt = 3, batch_steps: PositiveInt = 2, inner_lr: PositiveFloat = 0.1,
-                 **kwargs):
+    def __init__(self, *, beta: Rate = 0.1, gamma: Rate = 1.0, replay_batches: PositiveInt = 3,
+                 batch_steps: PositiveInt = 2, inner_lr: PositiveFloat = 0.1, **kwargs):
         super().__init__(**kwargs)
-        self.buffer_size, self.beta, self.gamma = buffer_size, beta, gamma
+        self.beta, self.gamma = beta, gamma
         self.replay_batches, self.batch_steps, self.inner_lr = replay_batches, batch_steps, inner_lr
-
-    def setup(self, info, *, seed=0, device="cpu"):
-        super().setup(info, seed=seed, device=device)
-        self.memory = ReservoirBuffer(self.buffer_size, self.device)
-
-    def update(self, x, y, t, epoch):
-        loss = self.observe(x, y, t)
-        if epoch == 0:  # offer each incoming sample to the memory once, after learning from it
-            self.memory.add(self.generator, x=x, y=y, t=torch.full_like(y, self.task_label))
-        return loss
 
     def observe(self, x, y, t) -> torch.Tensor:
         """One MER update for an incoming batch; returns the loss on it before the update."""
@@ -78,6 +64,3 @@ class MER(SGDStrategy):
                 s = slice(i * len(y), (i + 1) * len(y))
                 chunks.append((m["x"][s], m["y"][s], None if mt is None else mt[s]))
         return chunks
-
-    def functional_loss(self, params, x, y, t):
-        return self.loss(self.masked(functional_call(self.net, params, (x,)), t), y)

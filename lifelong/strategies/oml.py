@@ -26,31 +26,21 @@ stream scores low; a smaller ``inner_lr`` narrows the gap and weakens the meta-l
 import torch
 from torch.func import functional_call, grad
 
-from lifelong.config import NonNegInt, PositiveFloat, PositiveInt
+from lifelong.config import PositiveFloat, PositiveInt
 from lifelong.strategies.base import SGDStrategy
-from lifelong.strategies.memory import ReservoirBuffer
+from lifelong.strategies.rehearsal import Rehearsal
 
 
-class OML(SGDStrategy):
+class OML(Rehearsal, SGDStrategy):
     """Meta-learn a representation under which fast online updates of the head do not interfere."""
 
-    state_attrs = SGDStrategy.state_attrs + ("memory",)
-
-    def __init__(self, *, inner_lr: PositiveFloat = 0.1, inner_steps: PositiveInt = 5, buffer_size: NonNegInt = 200,
-                 **kwargs):
+    def __init__(self, *, inner_lr: PositiveFloat = 0.1, inner_steps: PositiveInt = 5, **kwargs):
         super().__init__(**kwargs)
-        self.inner_lr, self.inner_steps, self.buffer_size = inner_lr, inner_steps, buffer_size
-
-    def setup(self, info, *, seed=0, device="cpu"):
-        super().setup(info, seed=seed, device=device)
-        self.memory = ReservoirBuffer(self.buffer_size, self.device)
+        self.inner_lr, self.inner_steps = inner_lr, inner_steps
 
     def training_step(self, x, y, t):
         n = len(y)
-        if len(self.memory):  # S_rand: random samples of past tasks
-            m = self.memory.sample(n, self.generator)
-            x, y = torch.cat([x, m["x"]]), torch.cat([y, m["y"]])
-            t = None if t is None else torch.cat([t, m["t"]])
+        x, y, t = self.with_memory(x, y, t)  # the trajectory, then S_rand: as many random samples of past tasks
         h = self.net.features(x)
         head = self.adapt_head(h[:n], y[:n], None if t is None else t[:n])  # inner loop on the trajectory
         return self.head_loss(head, h, y, t)
@@ -71,9 +61,4 @@ class OML(SGDStrategy):
         return self.loss(self.masked(functional_call(self.net.head, head, (h,)), t), y)
 
     def after_task(self, task):
-        if self.buffer_size == 0:  # draw no random numbers: an empty memory stays empty
-            self.memory.add(self.generator, x=task.x_train)
-            return
-        order = torch.randperm(task.n_train, generator=self.generator, device=self.device)
-        t = torch.full((task.n_train,), task.task_label, dtype=torch.long, device=self.device)
-        self.memory.add(self.generator, x=task.x_train[order], y=task.y_train[order], t=t)
+        self.remember_task(task)

@@ -1,10 +1,10 @@
 """Reptile (Nichol, Achiam & Schulman 2018, "On First-Order Meta-Learning Algorithms"), meta-trained on
 the episodes of a stream (``lifelong.strategies.episodic``)."""
 from lifelong.meta.core import reptile_direction
-from lifelong.strategies.episodic import EpisodicStrategy
+from lifelong.strategies.episodic import InnerLoopStrategy
 
 
-class Reptile(EpisodicStrategy):
+class Reptile(InnerLoopStrategy):
     """Move the initialisation towards the weights SGD reaches on each task.
 
     Per episode: θ̃ = ``inner_steps`` SGD steps at ``inner_lr`` from θ on the episode's support and
