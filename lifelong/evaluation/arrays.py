@@ -58,16 +58,22 @@ def vector(v: Any, T: int, name: str) -> np.ndarray:
     return arr
 
 
+def integer(v: Any, name: str, what: str) -> int:
+    """``v`` as a Python int, refused (naming ``name`` and ``what`` it must be) when it is a bool or not
+    an integer."""
+    if isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"{name} must be {what}, got {v!r}")
+    try:
+        return operator.index(v)
+    except TypeError as exc:
+        raise ValueError(f"{name} must be {what}, got {v!r}") from exc
+
+
 def row_index(k: Any, T: int) -> int:
     """Resolve the 0-based row index ``k`` (default: last row)."""
     if k is None:
         return T - 1
-    if isinstance(k, (bool, np.bool_)):
-        raise ValueError(f"k must be an integer row index, got {k!r}")
-    try:
-        k = operator.index(k)
-    except TypeError as exc:
-        raise ValueError(f"k must be an integer row index, got {k!r}") from exc
+    k = integer(k, "k", "an integer row index")
     if not 0 <= k < T:
         raise ValueError(f"k must satisfy 0 <= k < T={T} (0-based row index); got {k}")
     return k

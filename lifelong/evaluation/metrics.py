@@ -43,12 +43,14 @@ References
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from lifelong.evaluation.arrays import check_fractions as _check_fractions, floats as _as_float_array, matrix as _matrix, row_index as _row_index, vector as _vector
+from lifelong.evaluation import arrays
+
+_matrix, _vector, _row_index, _integer = arrays.matrix, arrays.vector, arrays.row_index, arrays.integer
+_as_float_array, _check_fractions = arrays.floats, arrays.check_fractions
 
 __all__ = [
     "acc",
@@ -225,12 +227,7 @@ def lca(curves: Any, beta: int = 10) -> float:
     has fewer than ``beta + 1`` columns, or ``beta`` is not a non-negative
     integer.
     """
-    if isinstance(beta, (bool, np.bool_)):
-        raise ValueError(f"beta must be a non-negative integer, got {beta!r}")
-    try:
-        beta = operator.index(beta)
-    except TypeError as exc:
-        raise ValueError(f"beta must be a non-negative integer, got {beta!r}") from exc
+    beta = _integer(beta, "beta", "a non-negative integer")
     if beta < 0:
         raise ValueError(f"beta must be a non-negative integer, got {beta}")
     arr = _as_float_array(curves, "curves")
