@@ -251,3 +251,20 @@ def test_proto_maml_head_starts_each_task_at_its_support_prototypes(digits_strea
     plain = ll.load_strategy("maml", model="mlp", **SMALL)
     plain.setup(digits_stream.info, seed=0)
     assert plain.task_init() is None  # the sine-stream preset keeps its meta-learned head
+
+
+def test_meta_sgd_adapts_at_its_learned_rates_or_at_adapt_lr_when_set(digits_stream):
+    """Before any training the learned rates are inner_lr everywhere: adapt_lr = inner_lr takes the same
+    step, and twice that rate a step twice as long."""
+    task = digits_stream[0]
+    x, y = task.x_train[:20], task.y_train[:20]
+    moves = {}
+    for adapt_lr in (None, 0.01, 0.02):
+        strategy = ll.load_strategy("meta-sgd", model="mlp", inner_lr=0.01, adapt_steps=1, adapt_lr=adapt_lr, **SMALL)
+        strategy.setup(digits_stream.info, seed=0)
+        adapted = strategy.adapt(x, y, TaskInfo())
+        moves[adapt_lr] = torch.cat([(q - p).flatten() for p, q in zip(strategy.net.parameters(),
+                                                                        adapted.net.parameters())]).detach()
+    assert moves[None].abs().sum() > 0
+    torch.testing.assert_close(moves[0.01], moves[None])
+    torch.testing.assert_close(moves[0.02], 2 * moves[None])
