@@ -8,6 +8,7 @@ signature *is* its schema, and there is one place to read it.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import sysconfig
@@ -230,10 +231,14 @@ def parse_yaml(text: str):
 
 
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping; syntax errors become one ConfigError line naming the file and line."""
+    """Read a YAML mapping; syntax errors, and a file that is not UTF-8 text, become one ConfigError line
+    naming the file (and the line)."""
     path = Path(path)
     try:
-        data = parse_yaml(path.read_text())
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text (undecodable byte at offset {e.start}): a YAML file is expected",
+                          file=path) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else None
@@ -258,3 +263,37 @@ def pop_field(spec: dict, field: str, annotation, default=_MISSING, *, file=None
         return check_value(field, spec.pop(field), annotation)
     except ConfigError as e:
         raise e.in_file(file) if file else e
+
+
+# --- import paths: the user's own classes and functions ------------------------------------------
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def is_import_path(text) -> bool:
+    """Whether ``text`` reads ``package.module:name`` (a preset field naming the user's own code)."""
+    return isinstance(text, str) and _IMPORT_PATH.match(text) is not None
+
+
+def import_object(path: str, *, field: str) -> Any:
+    """The object ``module:name`` names (``name`` may be dotted: ``module:Class.attribute``).
+
+    A module that does not exist or a missing name is one ConfigError naming ``field`` and the path.
+    Errors raised inside a module that exists (a syntax error, an import of its own that fails) are the
+    module's and propagate as they are."""
+    if not is_import_path(path):
+        raise ConfigError("expected an import path module:name, e.g. mypackage.methods:MyReplay", field=field,
+                          value=path)
+    module_name, _, attribute = path.partition(":")
+    try:
+        found = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is None or not (module_name == e.name or module_name.startswith(e.name + ".")):
+            raise  # the module exists; one of its own imports failed
+        raise ConfigError(f"no module named {e.name} (is its folder on PYTHONPATH?)", field=field,
+                          value=path) from None
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            raise ConfigError(f"{module_name} has no {attribute}", field=field, value=path)
+        found = getattr(found, part)
+    return found

@@ -3,7 +3,12 @@ so methods that need the embedding (prototypes, ANIL, iCaRL) can reach it.
 
 A strategy preset picks one with ``model: auto | mlp | cnn``: ``auto`` (the
 default) gives an MLP for flat inputs, a 2-D CNN for images (C, H, W) and a
-1-D CNN for sequences (C, L) such as MNIST-1D.
+1-D CNN for sequences (C, L) such as MNIST-1D. ``model: mypackage.nets:make_net``
+names a factory of the user's own, called as ours are:
+``make_net(input_shape, n_outputs, **model_args)`` with the input shape as a tuple
+(no batch axis); its keyword-only, annotated parameters are what ``model_args`` may
+set. It returns a network with ``features``, a linear ``head`` and ``embedding_dim``
+(the head's input width); ``Net(features, embedding_dim, n_outputs)`` makes one.
 """
 from __future__ import annotations
 
@@ -12,9 +17,19 @@ from typing import Annotated
 
 from torch import nn
 
-from lifelong.config import Choice, PositiveInt
+from lifelong.config import ConfigError, PositiveInt, import_object, is_import_path
 
-ModelName = Annotated[str, Choice("auto", "mlp", "cnn")]
+
+class _ModelChoice:
+    """A built-in backbone's name, or the import path of a factory (checked when resolved)."""
+
+    def check(self, v) -> str | None:
+        if v in ("auto", *MODELS) or is_import_path(v):
+            return None
+        return "expected one of auto, " + ", ".join(MODELS) + ", or a factory's import path module:function"
+
+
+ModelName = Annotated[str, _ModelChoice()]
 
 
 class Net(nn.Module):
@@ -65,5 +80,23 @@ def resolve(name: str, input_shape) -> str:
     return "mlp" if len(input_shape) == 1 else "cnn"
 
 
-def build_model(name: str, input_shape, n_outputs: int, **kwargs) -> Net:
-    return MODELS[resolve(name, input_shape)](tuple(input_shape), n_outputs, **kwargs)
+def factory(name: str):
+    """The function that builds the backbone ``name`` (``mlp``, ``cnn``, or ``module:function``)."""
+    if name in MODELS:
+        return MODELS[name]
+    found = import_object(name, field="model")
+    if not callable(found):
+        raise ConfigError("not a function or class that builds a network", field="model", value=name)
+    return found
+
+
+def build_model(name: str, input_shape, n_outputs: int, **kwargs) -> nn.Module:
+    """A freshly initialised network: ``factory(input_shape, n_outputs, **kwargs)``, which must return a
+    network with ``features``, a linear ``head`` and ``embedding_dim``."""
+    net = factory(resolve(name, input_shape))(tuple(input_shape), n_outputs, **kwargs)
+    if not (isinstance(net, nn.Module) and isinstance(getattr(net, "head", None), nn.Linear)
+            and isinstance(getattr(net, "features", None), nn.Module) and hasattr(net, "embedding_dim")):
+        raise ConfigError("the factory must return a network with features, a linear head and embedding_dim "
+                          "(lifelong.models.Net(features, embedding_dim, n_outputs) makes one)", field="model",
+                          value=name)
+    return net

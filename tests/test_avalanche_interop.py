@@ -21,10 +21,10 @@ from lifelong.config import ConfigError, list_presets
 from lifelong.evaluation import metrics
 from lifelong.models import build_model
 from lifelong.scenarios import TaskInfo
-from lifelong.scenarios.avalanche import from_avalanche
+from lifelong.interop.avalanche_streams import from_avalanche
 from lifelong.scenarios.sources import digits
 from lifelong.strategies import build_strategy
-from lifelong.strategies.avalanche import SUPPORTED, AvalancheStrategy
+from lifelong.interop.avalanche_strategies import SUPPORTED, AvalancheStrategy
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Avalanche warns on import (optional solvers, deprecations)
@@ -269,7 +269,7 @@ def test_every_avalanche_preset_runs_and_resumes(name, two_digit_tasks):
 
 def test_supported_table_matches_avalanche_signatures():
     """The arguments a preset may set are the Avalanche class's own, with Avalanche's defaults."""
-    from lifelong.strategies.avalanche import _REQUIRED
+    from lifelong.interop.avalanche_strategies import _REQUIRED
 
     ours = {"model", "optimizer", "criterion", "train_mb_size", "train_epochs", "eval_mb_size", "device",
             "plugins", "evaluator", "eval_every", "peval_mode", "feature_extractor", "classifier",

@@ -14,7 +14,7 @@ import torch
 
 import lifelong as ll
 from lifelong.config import ConfigError
-from lifelong.scenarios.avalanche import from_avalanche
+from lifelong.interop.avalanche_streams import from_avalanche
 from lifelong.scenarios.sources import digits
 from lifelong.scenarios.stream import LazyTask, Task
 

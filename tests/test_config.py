@@ -366,3 +366,71 @@ def test_config_error_is_a_value_error_with_its_parts():
         ll.load_strategy("naive", lr=-1)
     assert isinstance(e.value, ll.ConfigError)
     assert e.value.field == "lr" and e.value.value == -1.0
+
+
+# --- resolving a strategy: the table, import paths --------------------------------------------------
+
+
+def test_every_strategy_of_the_table_is_a_strategy_class_of_its_module():
+    from lifelong.strategies import STRATEGIES, Strategy
+
+    assert strategy_names() == tuple(sorted(STRATEGIES))
+    for name, path in STRATEGIES.items():
+        cls = strategy_class(name)
+        assert issubclass(cls, Strategy) and f"{cls.__module__}:{cls.__qualname__}" == path, name
+    used = {yaml.safe_load((ROOT / "strategies" / f"{n}.yaml").read_text())["strategy"] for n in STRATEGY_PRESETS}
+    assert used <= set(STRATEGIES)
+
+
+def test_a_class_named_by_import_path_is_the_class():
+    from lifelong.strategies.replay import Replay
+
+    assert strategy_class("lifelong.strategies.replay:Replay") is Replay
+    strategy = build_strategy({"strategy": "lifelong.strategies.replay:Replay", "buffer_size": 7})
+    assert type(strategy) is Replay and strategy.buffer_size == 7
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("strategy: no_such_package.methods:MyReplay\n",
+     ["strategy", "no module named no_such_package", "PYTHONPATH", "'no_such_package.methods:MyReplay'"]),
+    ("strategy: lifelong.strategies.replay:Replai\n",
+     ["strategy", "lifelong.strategies.replay has no Replai", "'lifelong.strategies.replay:Replai'"]),
+    ("strategy: lifelong.models:mlp\n", ["strategy", "not a Strategy subclass", "'lifelong.models:mlp'"]),
+    ("strategy: naive\nmodel: no_such_package.nets:make_net\n",
+     ["model", "no module named no_such_package", "'no_such_package.nets:make_net'"]),
+    ("strategy: naive\nmodel: lifelong.models:mpl\n", ["model", "has no mpl", "'lifelong.models:mpl'"]),
+    ("strategy: naive\nmodel: lifelong.models:MODELS\n", ["model", "not a function", "'lifelong.models:MODELS'"]),
+    ("strategy: naive\nmodel: lifelong.models:mlp\nmodel_args: {width: 3}\n", ["model_args.width", "hidden"]),
+])
+def test_a_wrong_import_path_is_one_line_naming_file_field_and_value(tmp_path, text, shown):
+    path = write(tmp_path, text)
+    assert_names(error_of(ll.load_strategy, str(path)), str(path), *shown)
+
+
+def test_a_builder_named_by_import_path_is_called_like_ours(tmp_path):
+    path = write(tmp_path, DIGITS.replace("builder: split", "builder: lifelong.scenarios.builders:split")
+                 + "n_tasks: 2\n")
+    stream = ll.load_scenario(str(path))
+    assert len(stream) == 2 and stream.definition["builder"] == "lifelong.scenarios.builders:split"
+    assert_names(error_of(ll.load_scenario, str(write(tmp_path, "source: digits\nbuilder: nope.streams:build\n"))),
+                 "builder", "no module named nope", "'nope.streams:build'")
+    assert_names(error_of(ll.load_scenario, str(write(tmp_path, "source: digits\nbuilder: lifelong.models:mlp\n"))),
+                 "builder", "setting", "'lifelong.models:mlp'")
+
+
+def test_a_built_in_preset_keeps_its_stream_fingerprint():
+    """Resolving builders through the table or import paths changes no stream definition."""
+    stream = ll.load_scenario("split-digits", seed=0)
+    assert stream.definition == {"source": "digits", "builder": "split", "n_tasks": 5,
+                                 "setting": "class-incremental", "shuffle_classes": False, "seed": 0}
+
+
+def test_avalanche_is_imported_only_when_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, lifelong, lifelong.interop; s = lifelong.load_strategy('avalanche-ewc'); "
+            "assert 'avalanche' not in sys.modules, 'imported'; print(type(s).__module__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "lifelong.interop.avalanche_strategies"

@@ -2,21 +2,23 @@
 
 A scenario preset (``scenarios/*.yaml``) names a data ``source``, a ``builder``
 and the builder's fields; ``load_scenario`` turns it into a ``Stream``. Builders
-that generate their own tasks (``sinusoids``) need no source.
+that generate their own tasks (``sinusoids``) need no source. ``builder:
+mypackage.streams:build`` names a builder of the user's own, a function with the
+signature of ours (``lifelong.scenarios.builders``). Avalanche benchmarks become
+streams through ``lifelong.interop.from_avalanche``.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-from lifelong.config import Choice, ConfigError, check_params, defaults, find_preset, load_yaml, pop_field
-from lifelong.scenarios.avalanche import from_avalanche
+from lifelong.config import ConfigError, check_params, defaults, find_preset, import_object, is_import_path, \
+    keyword_params, load_yaml, pop_field
 from lifelong.scenarios.builders import BUILDERS, Built
 from lifelong.scenarios.sources import SOURCES, Dataset, from_arrays, from_file
 from lifelong.scenarios.stream import SETTINGS, LazyTask, Stream, StreamInfo, Task, TaskInfo, TensorCache
 
 __all__ = ["Task", "LazyTask", "TensorCache", "TaskInfo", "Stream", "StreamInfo", "Dataset", "SETTINGS",
-           "load_scenario", "build_stream", "from_arrays", "from_file", "from_avalanche", "SOURCES", "BUILDERS", "Built"]
+           "load_scenario", "build_stream", "from_arrays", "from_file", "SOURCES", "BUILDERS", "Built"]
 
 
 def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str | Path | None = None,
@@ -30,8 +32,8 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
     spec = dict(spec)
     try:
         spec.pop("description", None)
-        builder_name = pop_field(spec, "builder", Annotated[str, Choice(*BUILDERS)])
-        builder = BUILDERS[builder_name]
+        builder_name = pop_field(spec, "builder", str)
+        builder = builder_by_name(builder_name)
         if getattr(builder, "generates_data", False):
             if "source" in spec or data is not None:
                 raise ConfigError(f"the {builder_name} builder generates its own data and takes no source",
@@ -64,6 +66,22 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
                   **{k: v for k, v in params.items() if v is not None}, "seed": seed}
     return Stream(name=name, setting=params["setting"], tasks=built.tasks, n_classes=n_classes,
                   definition=definition, held_out=built.held_out)
+
+
+def builder_by_name(name: str):
+    """The builder a preset's ``builder`` names: a built-in one, or ``module:function``."""
+    if is_import_path(name):
+        builder = import_object(name, field="builder")
+        if not callable(builder):
+            raise ConfigError("not a function", field="builder", value=name)
+        if "setting" not in keyword_params(builder):
+            raise ConfigError("a builder needs a keyword-only setting parameter (the settings it can produce)",
+                              field="builder", value=name)
+        return builder
+    if name not in BUILDERS:
+        raise ConfigError(f"expected one of {', '.join(BUILDERS)}, or a builder of your own as module:function",
+                          field="builder", value=name)
+    return BUILDERS[name]
 
 
 def load_scenario(name_or_path: str | Path, seed: int = 0, **overrides) -> Stream:

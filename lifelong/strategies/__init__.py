@@ -1,47 +1,66 @@
 """Strategies, one file each, and the preset loader.
 
-A strategy preset (``strategies/*.yaml``) names its strategy's file
-(``strategy: ewc`` is ``lifelong/strategies/ewc.py``, the one Strategy class
-defined there; ``strategy: agent`` is the lifelong agent, ``lifelong/agent.py``)
-and sets the constructor's keyword parameters; anything not set keeps the
-constructor's default.
+A strategy preset (``strategies/*.yaml``) names its strategy (``strategy: ewc``: the class the table
+``STRATEGIES`` gives, ``lifelong/strategies/ewc.py:EWC``) or a class of the user's own by its import
+path (``strategy: mypackage.methods:MyReplay``, a ``Strategy`` subclass), and sets the constructor's
+keyword parameters; anything not set keeps the constructor's default.
 """
 from __future__ import annotations
 
-import functools
-import importlib
 import inspect
-import pkgutil
 from pathlib import Path
 
-from lifelong.config import ConfigError, check_params, find_preset, load_yaml, pop_field
-from lifelong.models import MODELS
+from lifelong.config import ConfigError, check_params, find_preset, import_object, is_import_path, keyword_params, \
+    load_yaml, pop_field
+from lifelong.models import ModelName, factory
 from lifelong.strategies.base import NonFiniteLoss, SGDStrategy, Strategy
 
-NOT_STRATEGIES = {"base", "memory", "episodic"}  # modules of this package that hold no strategy
-ELSEWHERE = {"agent": "lifelong.agent"}  # strategies outside this package, by name: their module
+STRATEGIES = {  # a preset's ``strategy: name`` -> the class, as module:Class (imported when used)
+    "agem": "lifelong.strategies.agem:AGEM",
+    "agent": "lifelong.agent:Agent",
+    "anil": "lifelong.strategies.anil:ANIL",
+    "avalanche": "lifelong.interop.avalanche_strategies:AvalancheStrategy",
+    "cumulative": "lifelong.strategies.cumulative:Cumulative",
+    "der": "lifelong.strategies.der:DER",
+    "derpp": "lifelong.strategies.derpp:DERPP",
+    "er_ace": "lifelong.strategies.er_ace:ERACE",
+    "ewc": "lifelong.strategies.ewc:EWC",
+    "fomaml": "lifelong.strategies.fomaml:FOMAML",
+    "gdumb": "lifelong.strategies.gdumb:GDumb",
+    "gem": "lifelong.strategies.gem:GEM",
+    "icarl": "lifelong.strategies.icarl:ICaRL",
+    "joint": "lifelong.strategies.joint:Joint",
+    "lamaml": "lifelong.strategies.lamaml:LaMAML",
+    "lwf": "lifelong.strategies.lwf:LwF",
+    "maml": "lifelong.strategies.maml:MAML",
+    "mer": "lifelong.strategies.mer:MER",
+    "meta_sgd": "lifelong.strategies.meta_sgd:MetaSGD",
+    "naive": "lifelong.strategies.naive:Naive",
+    "oml": "lifelong.strategies.oml:OML",
+    "protonet": "lifelong.strategies.protonet:ProtoNet",
+    "replay": "lifelong.strategies.replay:Replay",
+    "reptile": "lifelong.strategies.reptile:Reptile",
+    "si": "lifelong.strategies.si:SI",
+}
 
-__all__ = ["Strategy", "SGDStrategy", "NonFiniteLoss", "strategy_names", "strategy_class", "load_strategy",
-           "build_strategy"]
+__all__ = ["Strategy", "SGDStrategy", "NonFiniteLoss", "STRATEGIES", "strategy_names", "strategy_class",
+           "load_strategy", "build_strategy"]
 
 
-@functools.lru_cache(maxsize=None)
 def strategy_names() -> tuple[str, ...]:
-    """Every strategy, by the name of its file."""
-    here = {m.name for m in pkgutil.iter_modules(__path__) if m.name not in NOT_STRATEGIES}
-    return tuple(sorted(here | set(ELSEWHERE)))
+    """Every built-in strategy, by the name a preset gives it."""
+    return tuple(sorted(STRATEGIES))
 
 
 def strategy_class(name: str) -> type[Strategy]:
-    """The Strategy class defined in ``lifelong/strategies/<name>.py`` (or in the module ``ELSEWHERE`` names)."""
-    if name not in strategy_names():
-        raise ConfigError(f"unknown strategy (known: {', '.join(strategy_names())})", field="strategy", value=name)
-    module = importlib.import_module(ELSEWHERE.get(name, f"{__name__}.{name}"))
-    found = [c for c in vars(module).values()
-             if inspect.isclass(c) and issubclass(c, Strategy) and c.__module__ == module.__name__]
-    if len(found) != 1:
-        raise RuntimeError(f"{module.__file__} must define exactly one Strategy class, found {len(found)}")
-    return found[0]
+    """The Strategy class a preset's ``strategy`` names: a built-in name, or ``module:Class``."""
+    if not is_import_path(name) and name not in STRATEGIES:
+        raise ConfigError(f"unknown strategy (known: {', '.join(strategy_names())}; or a class of your own as "
+                          "module:Class)", field="strategy", value=name)
+    cls = import_object(STRATEGIES.get(name, name), field="strategy")
+    if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
+        raise ConfigError("not a Strategy subclass (lifelong.strategies.Strategy)", field="strategy", value=name)
+    return cls
 
 
 def build_strategy(spec: dict, *, file: str | Path | None = None) -> Strategy:
@@ -51,14 +70,21 @@ def build_strategy(spec: dict, *, file: str | Path | None = None) -> Strategy:
         spec.pop("description", None)
         cls = strategy_class(pop_field(spec, "strategy", str))
         params = check_params(cls, spec)
+        model = params.get("model", "auto") if _picks_a_backbone(cls) else "auto"
+        build = None if model == "auto" else factory(model)  # a factory named by its import path must import
         if params.get("model_args"):
-            model = params.get("model", "auto")
-            if model == "auto":
-                raise ConfigError("model_args needs an explicit model (mlp or cnn)", field="model", value=model)
-            check_params(MODELS[model], params["model_args"], prefix="model_args.")
+            if build is None:
+                raise ConfigError("model_args needs an explicit model (mlp, cnn or module:function)",
+                                  field="model", value=model)
+            check_params(build, params["model_args"], prefix="model_args.")
         return cls(**params)  # a constructor may refuse values too (ConfigError)
     except ConfigError as e:
         raise (e.in_file(file) if file else e) from None
+
+
+def _picks_a_backbone(cls) -> bool:
+    """Whether the class's ``model`` field names a backbone (``lifelong.models.ModelName``)."""
+    return keyword_params(cls).get("model", (None, None))[1] == ModelName
 
 
 def load_strategy(name_or_path: str | Path, **overrides) -> Strategy:

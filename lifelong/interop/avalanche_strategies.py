@@ -20,7 +20,7 @@ import torch
 
 from lifelong.config import Choice, ConfigError, Fraction, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt, \
     check_value
-from lifelong.scenarios.avalanche import fixed_seeds
+from lifelong.interop.seeds import fixed_seeds
 from lifelong.strategies.base import NonFiniteLoss, SGDStrategy
 
 _REQUIRED = object()

@@ -33,8 +33,6 @@ Both give the same tensors, the same fingerprint and the same results.
 """
 from __future__ import annotations
 
-import contextlib
-import random
 import warnings
 from typing import Any
 
@@ -42,6 +40,7 @@ import numpy as np
 import torch
 
 from lifelong.config import ConfigError
+from lifelong.interop.seeds import fixed_seeds
 from lifelong.scenarios.stream import SETTINGS, LazyTask, Stream, Task, TensorCache
 
 GiB = 2**30
@@ -300,19 +299,3 @@ def _materialize(dataset, where: str, inputs: bool = True) -> tuple[torch.Tensor
     y = torch.cat(ys).long()
     t = torch.cat(ts).long() if ts else None
     return x, y, t
-
-
-@contextlib.contextmanager
-def fixed_seeds(seed: int):
-    """Seed torch (CPU, and CUDA when in use), numpy and ``random`` for the block, then put their states back."""
-    py, npy = random.getstate(), np.random.get_state()
-    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() and torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(seed)
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        try:
-            yield
-        finally:
-            random.setstate(py)
-            np.random.set_state(npy)
