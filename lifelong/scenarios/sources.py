@@ -12,6 +12,8 @@ import json
 import os
 import random
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,18 +57,28 @@ def from_arrays(x_train, y_train, x_test, y_test, name: str = "arrays") -> Datas
 
 
 def from_file(path: str | Path) -> Dataset:
-    """A pool from an ``.npz`` file with arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``."""
+    """A pool from an ``.npz`` file with arrays ``x_train``, ``y_train``, ``x_test``, ``y_test`` (as
+    ``np.savez`` writes them). A file that is not one, is damaged or holds other arrays is one
+    ConfigError naming it."""
     path = Path(path)
+    names = ("x_train", "y_train", "x_test", "y_test")
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise ConfigError("not an .npz file, or a damaged one (an .npz is a zip archive of .npy arrays, as "
+                          "numpy.savez writes)", file=path)
     try:
         with np.load(path) as f:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f]
+            missing = [k for k in names if k not in f]
             if missing:
                 raise ConfigError("missing arrays " + ", ".join(missing), file=path)
-            arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-    except (OSError, ValueError) as e:
-        if isinstance(e, ConfigError):
-            raise
+            arrays = [f[k] for k in names]
+    except ConfigError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise ConfigError(f"cannot read as .npz: {e}", file=path) from None
+    for k, a in zip(names, arrays):
+        if a.dtype.kind not in "biuf" or a.ndim == 0 or len(a) == 0:
+            raise ConfigError(f"array {k} has dtype {a.dtype} and shape {a.shape}; a non-empty array of numbers "
+                              "is expected", file=path)
     try:
         return from_arrays(*arrays, name=path.stem)
     except ValueError as e:
