@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from lifelong.evaluation.measures import DEFAULT, MetricInfo
 from lifelong.reporting.aggregation import Aggregate, Group
@@ -45,6 +45,18 @@ class Cell:
     std: Optional[str] = None
     bold: bool = False
     dagger: bool = False
+
+    def draw(self, text: Callable[[str], str], pm: str, bold: str, dagger: str) -> str:
+        """The cell in a renderer's markup: ``text(self.text)`` for a plain cell, else the mean and, with a
+        std, ``pm`` and the std; wrapped in ``bold`` (a format string) when best; ``dagger`` appended when
+        some of its runs failed."""
+        if self.mean is None:
+            s = text(self.text)
+        else:
+            s = self.mean if self.std is None else f"{self.mean}{pm}{self.std}"
+        if self.bold:
+            s = bold.format(s)
+        return s + dagger if self.dagger else s
 
 
 @dataclass

@@ -11,15 +11,7 @@ __all__ = ["render_html"]
 
 
 def _html_cell(c: Cell) -> str:
-    if c.mean is None:
-        s = html.escape(c.text)
-    else:
-        s = c.mean if c.std is None else f"{c.mean}&nbsp;±&nbsp;{c.std}"
-    if c.bold:
-        s = f"<strong>{s}</strong>"
-    if c.dagger:
-        s += DAGGER
-    return s
+    return c.draw(html.escape, "&nbsp;±&nbsp;", "<strong>{}</strong>", DAGGER)
 
 
 def render_html(agg: Aggregate, tables: Optional[list] = None, *, heading: str = "h3") -> str:

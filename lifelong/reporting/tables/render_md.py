@@ -18,15 +18,8 @@ def markdown_escape(text: str) -> str:
 
 
 def _md_cell(c: Cell) -> str:
-    if c.mean is None:
-        s = c.text  # fixed vocabulary (n/a, ref., p-values, seed counts): nothing to escape
-    else:
-        s = c.mean if c.std is None else f"{c.mean} ± {c.std}"
-    if c.bold:
-        s = f"**{s}**"
-    if c.dagger:
-        s += DAGGER
-    return s
+    # plain text is a fixed vocabulary (n/a, ref., p-values, seed counts): nothing to escape
+    return c.draw(str, " ± ", "**{}**", DAGGER)
 
 
 def _md_table(t: Table) -> list[str]:

@@ -28,16 +28,12 @@ def latex_escape(text: str) -> str:
     return _TEX_RE.sub(lambda m: _TEX[m.group(0)], str(text))
 
 
+def _tex_text(text: str) -> str:
+    return "$<$0.001" if text == "<0.001" else latex_escape(text)
+
+
 def _tex_cell(c: Cell) -> str:
-    if c.mean is None:
-        s = "$<$0.001" if c.text == "<0.001" else latex_escape(c.text)
-    else:
-        s = c.mean if c.std is None else f"{c.mean} $\\pm$ {c.std}"
-    if c.bold:
-        s = f"\\textbf{{{s}}}"
-    if c.dagger:
-        s += _DAGGER
-    return s
+    return c.draw(_tex_text, " $\\pm$ ", "\\textbf{{{}}}", _DAGGER)
 
 
 def _comments(paragraphs: list) -> list[str]:
