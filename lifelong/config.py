@@ -4,7 +4,9 @@ A preset is a flat YAML mapping. Its fields are checked against the keyword
 parameters of the function or class it configures: the parameter's annotation
 gives the expected type (``int``, ``float``, ``bool``, ``str``, lists) and, with
 ``typing.Annotated``, a range or a set of choices. So a strategy's constructor
-signature *is* its schema, and there is one place to read it.
+signature *is* its schema, and there is one place to read it. A field may name
+the user's own code by import path, ``module:name`` (``import_object``): a
+strategy class, a network factory, a stream builder.
 """
 from __future__ import annotations
 
