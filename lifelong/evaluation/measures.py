@@ -152,6 +152,8 @@ _DR = {
     "dr_ms": ("DR MS", 100.0, True, "model-size efficiency (Díaz-Rodríguez et al. 2018)"),
 }
 _COMMON = {"train_s": ("Train (s)", 1.0, False, "training time in seconds, summed over tasks")}
+#: Only in reports whose experiment names a Joint upper bound (``upper_bounds``): it is the reference a*_k.
+_JOINT = "the experiment's Joint upper bound, trained jointly on tasks 1..k, on the same seed"
 
 ACCURACY = Measure(
     name="accuracy", label="accuracy", symbol="accuracy", scale=100.0, higher_is_better=True, headline="acc",
@@ -163,7 +165,10 @@ ACCURACY = Measure(
         "forgetting": ("Forgetting", 100.0, False, "average forgetting, max-based (Chaudhry et al. 2018)"),
         "forgetting_first_based": ("Forgetting (first)", 100.0, False,
                                    "average forgetting, first-based (Avalanche)"),
-        **_DR, "lca": ("LCA", 100.0, True, "learning curve area (A-GEM, Chaudhry et al. 2019)"), **_COMMON}),
+        **_DR, "lca": ("LCA", 100.0, True, "learning curve area (A-GEM, Chaudhry et al. 2019)"),
+        "intransigence": ("Intransigence", 100.0, False, "mean over tasks of a*_k - R[k,k], a*_k the accuracy on "
+                                                          f"task k of {_JOINT} (Chaudhry et al. 2018)"),
+        **_COMMON}),
     scorer=accuracy, summarizer=summaries.classification_summary, decimals=1, legend="GEM / Chaudhry, %",
     kind="classification", bounds=(0.0, 1.0), shots_axis="Shots per class (K)",
 )
@@ -181,6 +186,9 @@ MSE = Measure(
                                                  "the tasks before the last (regression, max-based)"),
         "forgetting_first_based": ("Forgetting (first)", 1.0, False, "rise of the test MSE on each task since it "
                                                                      "was trained (regression, first-based)"),
+        "intransigence": ("Intransigence", 1.0, False, "mean over tasks of E[k,k] - E*_k, E*_k the test MSE on "
+                                                        f"task k of {_JOINT} (regression; after Chaudhry et al. "
+                                                        "2018, the sign turned: positive when the error is higher)"),
         **_COMMON}),
     scorer=squared_error, summarizer=summaries.regression_summary, decimals=3,
     legend="test MSE; BWT < 0 means the error grew",

@@ -20,7 +20,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from lifelong.evaluation.measures import ARRIVAL, DEFAULT, HELD_OUT, MEASURES, Measure, MetricInfo
-from lifelong.reporting.runs import fewshot_curves, get, k_sort_key, result_measure, run_metrics
+from lifelong.reporting.runs import (fewshot_curves, get, intransigence, is_joint, k_sort_key, result_measure,
+                                     run_metrics)
 from lifelong.reporting.statistics import EMPTY, TESTS, Summary, mean_ci, paired_test, summarize
 
 __all__ = ["Group", "Aggregate", "aggregate", "experiment_names"]
@@ -80,7 +81,8 @@ class Aggregate:
     """The groups of a grid, in display order, with what they were compared against.
 
     ``upper_bounds`` names strategies shown for comparison only (e.g. joint
-    training): the tables never mark them best.
+    training): the tables never mark them best. ``joint[scenario]`` names the
+    upper bound whose runs gave that scenario's ``intransigence``.
     """
 
     scenarios: list
@@ -92,6 +94,7 @@ class Aggregate:
     fewshot_metric: dict = field(default_factory=dict)  # scenario -> the few-shot data's measure name
     measures: dict = field(default_factory=dict)  # scenario -> Measure
     upper_bounds: tuple = ()
+    joint: dict = field(default_factory=dict)
 
     def group(self, scenario: str, strategy: str) -> Optional[Group]:
         return self.groups.get((scenario, strategy))
@@ -208,7 +211,11 @@ def aggregate(results: Sequence, reference: Optional[str] = None, test: str = "t
     of the experiment definition; strategy colours follow it); names found
     only in ``results`` follow in order of appearance. When the same
     (scenario, strategy, seed) appears more than once, a finished run wins,
-    else the later one. ``upper_bounds`` is kept for the tables.
+    else the later one. ``upper_bounds`` is kept for the tables; when the
+    finished runs of one of them on a scenario are all of the Joint class (the
+    first such in ``upper_bounds``), every group there gets the metric
+    ``intransigence`` per seed, against the Joint run of the same seed (seeds
+    without one are left out; see :func:`lifelong.reporting.runs.intransigence`).
 
     Few-shot (``Group.fewshot``, when a finished run has ``extra["fewshot"]``):
     ``{"metric", "shots": [K...], "vs_k": {K: Summary over seeds of the
@@ -243,6 +250,7 @@ def aggregate(results: Sequence, reference: Optional[str] = None, test: str = "t
         if g.fewshot is not None:
             fewshot_metric.setdefault(scen, g.fewshot["metric"])
 
+    joint = _add_intransigence(groups, by_group, measures, upper_bounds, found)
     if reference is not None:
         for (scen, strat), g in groups.items():
             ref = groups.get((scen, reference))
@@ -253,15 +261,45 @@ def aggregate(results: Sequence, reference: Optional[str] = None, test: str = "t
 
     per_scenario = {s: measures.get(s, DEFAULT) for s in scen_order}
     agg = Aggregate(scen_order, strat_order, groups, [], reference, test, fewshot_metric, per_scenario,
-                    tuple(upper_bounds))
+                    tuple(upper_bounds), joint)
     agg.metrics = _metric_order(found, agg.present() or [DEFAULT])
     return agg
+
+
+def _finished(runs: list) -> list:
+    return [r for r in runs if get(r, "status") == "finished"]
+
+
+def _add_intransigence(groups: dict, by_group: dict, measures: dict, upper_bounds: Sequence[str],
+                       found: list) -> dict:
+    """Add ``intransigence`` to every group of each scenario that has a Joint upper bound; return scenario ->
+    the name of that bound."""
+    joint: dict = {}
+    for scen in dict.fromkeys(s for s, _ in by_group):
+        bounds = {u: _finished(by_group.get((scen, u), [])) for u in upper_bounds}
+        name = next((u for u, rs in bounds.items() if rs and all(map(is_joint, rs))), None)
+        if name is None:
+            continue
+        joint[scen] = name
+        ref = {get(r, "seed"): np.asarray(get(r, "accuracy_matrix"), dtype=float) for r in bounds[name]}
+        for (s, strat), runs in by_group.items():
+            if s != scen:
+                continue
+            g, vals = groups[s, strat], {}
+            for r in _finished(runs):
+                R, J = np.asarray(get(r, "accuracy_matrix") or [], dtype=float), ref.get(get(r, "seed"))
+                if J is not None and R.shape == J.shape and R.size:
+                    vals[get(r, "seed")] = intransigence(measures.get(scen, DEFAULT), R, J)
+            g.values["intransigence"], g.summaries["intransigence"] = vals, summarize(vals.values())
+        if "intransigence" not in found:
+            found.append("intransigence")
+    return joint
 
 
 def _group(scen: str, strat: str, runs: list, found: list) -> Group:
     """The group of ``runs``; metric keys not yet in ``found`` are appended to it."""
     g = Group(scen, strat)
-    finished = [r for r in runs if get(r, "status") == "finished"]
+    finished = _finished(runs)
     for r in runs:
         if get(r, "status") != "finished":
             err = get(r, "error")

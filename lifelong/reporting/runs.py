@@ -13,10 +13,11 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from lifelong.evaluation import metrics
 from lifelong.evaluation.measures import ARRIVAL, HELD_OUT, Measure, flatten, measure
 from lifelong.reporting.statistics import summarize
 
-__all__ = ["get", "result_measure", "run_metrics", "fewshot_curves", "k_sort_key"]
+__all__ = ["get", "result_measure", "run_metrics", "fewshot_curves", "k_sort_key", "is_joint", "intransigence"]
 
 
 def get(obj, name: str, default: Any = None) -> Any:
@@ -44,6 +45,26 @@ def run_metrics(result) -> dict:
     if "lca" in flat:
         out["lca"] = flat["lca"]
     return out
+
+
+def is_joint(result) -> bool:
+    """Whether ``result`` is a run of the Joint class (its config's strategy class ends with ``.Joint``), which
+    at task k trains from scratch on tasks 1..k: its diagonal R[k,k] is the reference a*_k of intransigence."""
+    config = get(result, "config")
+    strategy = config.get("strategy") if isinstance(config, Mapping) else None
+    cls = strategy.get("class") if isinstance(strategy, Mapping) else None
+    return isinstance(cls, str) and cls.endswith(".Joint")
+
+
+def intransigence(m: Measure, R, joint) -> float:
+    """The mean over tasks k of the intransigence of a run with score matrix ``R`` against the score matrix
+    ``joint`` of a Joint run (Chaudhry et al. 2018): ``a*_k - R[k,k]`` with ``a*_k = joint[k,k]`` when higher
+    scores are better (:func:`lifelong.evaluation.metrics.intransigence`), ``R[k,k] - a*_k`` when lower ones are
+    (an MSE): positive when the run learns a new task worse than joint training does."""
+    reference = np.diag(np.asarray(joint, dtype=float))
+    if m.higher_is_better:
+        return float(np.mean(metrics.intransigence(R, reference)))
+    return float(np.mean(np.diag(np.asarray(R, dtype=float)) - reference))
 
 
 def k_sort_key(k: str):

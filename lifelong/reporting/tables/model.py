@@ -235,6 +235,10 @@ def intro(agg: Aggregate, *, tests: bool = True) -> list[str]:
     lines += [m.note for m in present if m.note]
     if agg.upper_bounds:
         lines.append(f"Upper bounds ({', '.join(agg.upper_bounds)}): shown for comparison, never bold.")
+    if agg.joint:
+        lines.append(f"Intransigence: how much worse each strategy scores on a task right after learning it than "
+                     f"{', '.join(dict.fromkeys(agg.joint.values()))} (trained jointly on the tasks so far) on the "
+                     f"same seed, mean over tasks; lower is better.")
     if tests and agg.reference is not None:
         heads = [m.metric(m.headline).label for m in present]
         others = ", ".join(f"{h} in {m.kind} scenarios" for h, m in zip(heads[1:], present[1:]))
