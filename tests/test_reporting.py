@@ -7,6 +7,7 @@ FWT is None), two strategies ("naive", the reference, and "replay_er") × seeds
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 
@@ -309,6 +310,90 @@ def test_experiment_fields_for_the_main_table(tmp_path):
     for bad in ("main_table: [accuracy]", "main_table: []", "upper_bounds: [ewc]", "upper_bounds: joint"):
         f.write_text(base + bad + "\n")
         with pytest.raises(ConfigError):
+            load_experiment(f)
+
+
+# ---------------------------------------------------------------------------
+# intransigence against a Joint upper bound
+# ---------------------------------------------------------------------------
+
+JOINT_CONFIG = {"strategy": {"name": "joint", "class": "lifelong.strategies.joint.Joint", "params": {}}}
+
+
+def _as_joint(results: list) -> list:
+    return [dataclasses.replace(r, config=JOINT_CONFIG) if r.strategy == "joint" else r for r in results]
+
+
+def test_intransigence_against_the_joint_run_of_the_same_seed():
+    results = _as_joint(_with_joint())
+    # Diagonals (the score right after learning each task), from _matrix's seed effect e:
+    #   joint     seed 0: .95 .95 .95   seed 1: .97 .97 .93   seed 2: .99 .99 .91
+    #   naive     seed 0: .94 .94 .86   seed 1: .91 .91 .89   seed 2: .93 .93 .87
+    #   replay_er seed 0: .91 .91 .89   seed 1: .93 .93 .87   (seed 2 failed)
+    # I_k = joint[k,k] - R[k,k], mean over k: naive .11/3, .16/3, .16/3; replay_er .14/3, .14/3; joint 0.
+    agg = aggregate(results, reference="naive", upper_bounds=["joint"])
+    assert agg.joint == {SCEN: "joint"}
+    naive = agg.group(SCEN, "naive")
+    assert naive.values["intransigence"] == pytest.approx({0: 0.11 / 3, 1: 0.16 / 3, 2: 0.16 / 3})
+    assert naive.values["intransigence"][0] == pytest.approx(np.mean(M.intransigence(
+        results[0].accuracy_matrix, np.diag(results[6].accuracy_matrix))))
+    assert agg.group(SCEN, "replay_er").values["intransigence"] == pytest.approx({0: 0.14 / 3, 1: 0.14 / 3})
+    assert agg.group(SCEN, "joint").values["intransigence"] == pytest.approx({0: 0.0, 1: 0.0, 2: 0.0})
+    assert naive.summary("intransigence").mean == pytest.approx(0.43 / 9)
+    # a column of the full table (lower is better; joint, an upper bound, never bold), with its definition
+    md = render_markdown(agg)
+    head, rows = _md_rows(md, SCEN)
+    col = head.index("Intransigence (%)")
+    assert rows["naive"][col] == "4.8 ± 1.0"  # std of (.11, .16, .16)/3: 0.96 points
+    assert rows["replay\\_er"][col] == "**4.7 ± 0.0**" and rows["joint"][col] == "0.0 ± 0.0"
+    assert "Intransigence: how much worse" in md and "Chaudhry et al. 2018" in md
+    assert "intransigence_mean" in render_csv(agg) and "Intransigence" in render_latex(agg)
+    # the reference's paired test covers it too: replay_er's differences to naive on seeds 0 and 1
+    assert agg.group(SCEN, "replay_er").tests["intransigence"].n == 2
+
+
+def test_intransigence_pairs_by_seed_and_needs_a_joint_upper_bound():
+    results = _as_joint(_with_joint())
+    without_seed_1 = [r for r in results if not (r.strategy == "joint" and r.seed == 1)]
+    agg = aggregate(without_seed_1, upper_bounds=["joint"])
+    assert agg.group(SCEN, "naive").values["intransigence"] == pytest.approx({0: 0.11 / 3, 2: 0.16 / 3})
+    # no upper bounds, an upper bound that is not the Joint class, or joint runs whose config does not say so:
+    # no column, and the tables stay as they were
+    for res, bounds in ((results, ()), (results, ["naive"]), (_with_joint(), ["joint"])):
+        agg = aggregate(res, reference="naive", upper_bounds=bounds)
+        assert "intransigence" not in agg.metrics and not agg.joint
+        assert "Intransigence" not in render_markdown(agg) + render_csv(agg) + render_latex(agg)
+    # the first Joint among the upper bounds is the reference
+    twice = results + [dataclasses.replace(r, strategy="joint2") for r in results if r.strategy == "joint"]
+    assert aggregate(twice, upper_bounds=["naive", "joint2", "joint"]).joint == {SCEN: "joint2"}
+
+
+def test_intransigence_of_a_regression_scenario_is_the_excess_mse():
+    joint = [dataclasses.replace(make_regression_result("joint", s, 0.03, 0.0), config=JOINT_CONFIG) for s in range(3)]
+    agg = aggregate(regression_grid() + joint, upper_bounds=["joint"])
+    # E[k,k] = first + 0.001 * seed * (1 + 10 * rise): naive 0.05 + 0.0014 s, joint 0.03 + 0.001 s;
+    # I_k = E[k,k] - E*_k = 0.02 + 0.0004 s on every task
+    assert agg.group(REG, "naive").values["intransigence"] == pytest.approx({0: 0.02, 1: 0.0204, 2: 0.0208})
+    head, rows = _md_rows(render_markdown(agg), REG)
+    assert rows["naive"][head.index("Intransigence")] == "0.0204 ± 0.0004"  # MSE units, not percent
+
+
+def test_intransigence_in_the_main_table_only_with_a_joint_upper_bound(tmp_path):
+    from lifelong.experiment.spec import load_experiment
+
+    exp = dict(EXPERIMENT, strategies=["naive", "replay_er", "joint"], main_table=["acc", "intransigence"],
+               upper_bounds=["joint"])
+    build_report(_as_joint(_with_joint()), exp, tmp_path / "r")
+    head, rows = _md_rows((tmp_path / "r" / "tables" / "main.md").read_text(), SCEN)
+    assert head == ["Strategy", "ACC (%)", "Intransigence (%)"] and rows["naive"][2] == "4.8 ± 1.0"
+    assert r"Intransigence $\downarrow$" in (tmp_path / "r" / "tables" / "main.tex").read_text()
+    base = "name: t\nscenarios: [split-mnist]\nstrategies: [naive, joint]\nseeds: 1\nmain_table: [acc, intransigence]\n"
+    f = tmp_path / "e.yaml"
+    f.write_text(base + "upper_bounds: [joint]\n")
+    assert load_experiment(f).definition()["main_table"] == ["acc", "intransigence"]
+    for bad in ("", "upper_bounds: [naive]\n"):
+        f.write_text(base + bad)
+        with pytest.raises(ConfigError, match="Joint"):
             load_experiment(f)
 
 

@@ -13,6 +13,7 @@
     out: reports/my-experiment  # optional; default reports/<name>
     main_table: [acc, forgetting, bwt, fewshot_at_arrival_5]  # the main table's columns (this is the default)
     upper_bounds: [joint]     # shown in the tables but never marked best (optional)
+    # with a Joint upper bound, the tables add intransigence (and main_table may name it)
 
 ``lifelong compare`` with no file runs the embedded default (``default.yaml`` in this package).
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_value, find_preset, load_yaml
 from lifelong.evaluation.measures import is_metric
-from lifelong.strategies import build_strategy
+from lifelong.strategies import build_strategy, strategy_class
 from lifelong.version import __version__
 
 DEFAULT = Path(__file__).with_name("default.yaml")
@@ -166,7 +167,7 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
     lca = spec.get("lca", LCA_DEFAULT)
     if lca is not False:
         lca = check_value("lca", lca, NonNegInt)
-    main_table, upper_bounds = _report_fields(spec, labels)
+    main_table, upper_bounds = _report_fields(spec, strategies)
     out = spec.get("out")
     if out is not None:
         out = Path(check_value("out", out, str))
@@ -177,8 +178,10 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
                       main_table=main_table, upper_bounds=upper_bounds)
 
 
-def _report_fields(spec: dict, labels: list[str]) -> tuple[list[str] | None, list[str] | None]:
-    """``main_table`` (metric keys of the catalogue) and ``upper_bounds`` (strategy labels), None when unset."""
+def _report_fields(spec: dict, strategies: list[StrategyEntry]) -> tuple[list[str] | None, list[str] | None]:
+    """``main_table`` (metric keys of the catalogue) and ``upper_bounds`` (strategy labels), None when unset.
+    The ``intransigence`` column needs a Joint strategy among the upper bounds: its runs are the reference."""
+    labels = [s.label for s in strategies]
     main_table = spec.get("main_table")
     if main_table is not None:
         main_table = check_value("main_table", main_table, list[str])
@@ -195,7 +198,17 @@ def _report_fields(spec: dict, labels: list[str]) -> tuple[list[str] | None, lis
             if name not in labels:
                 raise ConfigError(f"not one of the strategies ({', '.join(labels)})", field="upper_bounds",
                                   value=name)
+    if "intransigence" in (main_table or []) and not any(
+            s.label in (upper_bounds or []) and _is_joint(s.spec["strategy"]) for s in strategies):
+        raise ConfigError("needs a Joint strategy among upper_bounds (e.g. upper_bounds: [joint])",
+                          field="main_table", value="intransigence")
     return main_table, upper_bounds
+
+
+def _is_joint(name: str) -> bool:
+    """Whether a preset's ``strategy`` is the Joint class, by the class path its results record."""
+    cls = strategy_class(name)
+    return f"{cls.__module__}.{cls.__qualname__}".endswith(".Joint")
 
 
 def _relative(name: str, file: Path) -> str:
