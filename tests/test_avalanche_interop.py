@@ -19,6 +19,7 @@ import torch
 import lifelong as ll
 from lifelong.config import ConfigError, list_presets
 from lifelong.evaluation import metrics
+from lifelong.experiment.checkpoint import MemoryCheckpointer
 from lifelong.models import build_model
 from lifelong.scenarios import TaskInfo
 from lifelong.interop.avalanche_streams import from_avalanche
@@ -256,14 +257,15 @@ def test_every_avalanche_preset_runs_and_resumes(name, two_digit_tasks):
     the checkpoint taken after task 0 ends with exactly the same matrix (the pickled Avalanche state)."""
     if name == "avalanche-lamaml" and not HAS_HIGHER:
         pytest.skip("Avalanche's LaMAML needs the optional package higher (pip install higher)")
-    checkpoints = {}
+    checkpoints = MemoryCheckpointer()  # bytes, loaded as a store loads them
     result = ll.run(ll.load_strategy(name, epochs=1, model="mlp"), two_digit_tasks, seed=0,
-                    on_task_end=lambda i, _, state: checkpoints.setdefault(i, state))
+                    checkpointer=checkpoints)
     R = np.array(result.accuracy_matrix)
     assert result.status == "finished" and R.shape == (2, 2) and ((0 <= R) & (R <= 1)).all()
     assert R[0, 0] > 0.5, R  # 5 classes: it learned the first task
+    assert sorted(checkpoints.saved) == [0]
     resumed = ll.run(ll.load_strategy(name, epochs=1, model="mlp"), two_digit_tasks, seed=0,
-                     checkpoint=checkpoints[0])
+                     checkpointer=checkpoints)
     assert resumed.accuracy_matrix == result.accuracy_matrix
 
 
@@ -504,7 +506,9 @@ def test_presets_state_the_shared_budgets():
         native = ll.load_strategy(name.removeprefix("avalanche-")).get_params()
         params = strategy.get_params()
         if name == "avalanche-mer":  # Avalanche's MER takes its per-sample steps with the optimizer
-            native["lr"] = native["inner_lr"]
+            native.update(optimizer="sgd", lr=native["inner_lr"])
+        if name == "avalanche-lamaml":  # Avalanche's LaMAML trains with its learned rates: lr serves adapt
+            native.update(optimizer="sgd", lr=native["adapt_lr"])
         assert all(params[k] == native[k] for k in ("optimizer", "lr", "epochs", "batch_size")), name
         args = strategy._class_args
         memory = args.get("mem_size", args.get("memory_size", strategy.replay_mem_size))
