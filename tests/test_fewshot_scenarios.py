@@ -62,7 +62,7 @@ def test_new_presets_load_by_name_and_are_listed_with_a_description():
 
 def test_sinusoid_tasks_are_float_regression_tasks_of_the_stated_functions():
     stream = build_stream({"builder": "sinusoids", "n_tasks": 5, "n_train": 7, "n_test": 9, "n_held_out": 3}, seed=0)
-    assert stream.setting == "regression" and stream.regression and stream.metric == "mse"
+    assert stream.setting == "regression" and stream.regression and stream.measure.name == "mse"
     assert stream.n_classes == 1 and stream.input_shape == (1,)
     assert "source" not in stream.definition
     for i, task in enumerate((*stream.tasks, *stream.held_out)):
