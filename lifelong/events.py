@@ -47,6 +47,11 @@ class RunContext:
         """How the stream's test sets are scored (accuracy, or the test MSE of a regression stream)."""
         return self.stream.measure
 
+    def score(self, task: int) -> float:
+        """The learner's score on the test set of the stream's task ``task``, in the stream's measure."""
+        t = self.stream[task]
+        return self.measure.score(self.strategy, t.x_test, t.y_test, self.stream.task_info(task))
+
 
 @dataclass
 class Output:

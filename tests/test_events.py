@@ -21,10 +21,7 @@ class EveryN(Observer):
 
     def on_step(self, ctx, task, step, loss):
         if step % self.n == 0:
-            for j in range(task + 1):
-                t = ctx.stream[j]
-                score = ctx.measure.score(ctx.strategy, t.x_test, t.y_test, ctx.stream.task_info(j))
-                self.points.append((task, step, j, score))
+            self.points.extend((task, step, j, ctx.score(j)) for j in range(task + 1))
 
     def output(self):
         return Output({"every_n": self.points}, {"min_seen": min(p[3] for p in self.points)})

@@ -110,18 +110,14 @@ class LearningCurve(Evaluator):
     def on_stream_start(self, ctx):
         self.active = "lca" in ctx.measure.metrics  # the catalogue says where LCA is defined
 
-    def _score(self, ctx, task):
-        t = ctx.stream[task]
-        self.current.append(ctx.measure.score(ctx.strategy, t.x_test, t.y_test, ctx.stream.task_info(task)))
-
     def on_task_start(self, ctx, task):
         self.current = []
         if self.active:
-            self._score(ctx, task)
+            self.current.append(ctx.score(task))
 
     def on_step(self, ctx, task, step, loss):
         if self.active and step <= self.beta:
-            self._score(ctx, task)
+            self.current.append(ctx.score(task))
 
     def on_task_end(self, ctx, task):
         if self.active:
