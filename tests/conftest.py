@@ -42,3 +42,12 @@ def row_hashes(x: torch.Tensor) -> set[str]:
     """One hash per sample: for checking that two sets of samples are disjoint or equal."""
     flat = x.detach().cpu().contiguous().reshape(len(x), -1).numpy()
     return {hashlib.sha1(r.tobytes()).hexdigest() for r in flat}
+
+
+# The longest test files start first, so that the two test processes end together.
+LONGEST_FIRST = ("test_split_mnist_ordering.py", "test_compare.py", "test_presets.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST
+               else len(LONGEST_FIRST))

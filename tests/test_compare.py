@@ -1,5 +1,6 @@
 """Experiment grids: the file format, parallel runs, the crash-proof store, resume."""
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -33,6 +34,20 @@ def write(tmp_path, text=TINY, name="exp.yaml"):
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """The TINY experiment's folder after ``lifelong compare`` with 2 workers; tests copy it before changing it."""
+    from lifelong.cli import main
+
+    root = tmp_path_factory.mktemp("grid")
+    assert main(["compare", str(write(root)), "--out", str(root / "out"), "--jobs", "2"]) == 0
+    return root / "out"
+
+
+def copy_of(folder, tmp_path):
+    return Path(shutil.copytree(folder, tmp_path / "copy"))
 
 
 def table(store):
@@ -78,19 +93,19 @@ def test_bad_experiment_files_name_file_field_and_value(tmp_path, text, words):
         assert w in message
 
 
-def test_grid_runs_in_parallel_and_records_every_run(tmp_path):
+def test_grid_runs_in_parallel_and_records_every_run(grid, tmp_path):
     e = load_experiment(write(tmp_path))
-    store = run_experiment(e, out=tmp_path / "out", jobs=2)
+    store = Store(grid / "runs.sqlite")
     results = store.results()
     assert len(results) == 6 and all(r.status == "finished" for r in results)
     assert {(r.strategy, r.seed) for r in results} == {(s, seed) for s in ("naive", "replay-50", "ewc") for seed in (0, 1)}
-    assert (tmp_path / "out" / "experiment.yaml").is_file()
+    assert (grid / "experiment.yaml").is_file()
     # the same grid with one worker gives the same numbers: runs don't depend on the worker
     serial = run_experiment(e, out=tmp_path / "serial", jobs=1)
     assert table(serial) == table(store)
     # rerunning skips everything recorded
     seen = []
-    run_experiment(e, out=tmp_path / "out", jobs=2, on_progress=seen.append)
+    run_experiment(e, out=copy_of(grid, tmp_path), jobs=2, on_progress=seen.append)
     assert seen[-1].skipped == 6 and seen[-1].done == 0
 
 
@@ -104,9 +119,8 @@ def test_a_failing_run_is_recorded_and_the_grid_goes_on(tmp_path):
     assert sum(r.status == "finished" for r in results) == 4
 
 
-def test_an_output_folder_with_another_experiment_is_refused_untouched(tmp_path):
-    out = tmp_path / "out"
-    run_experiment(load_experiment(write(tmp_path)), out=out, jobs=1)
+def test_an_output_folder_with_another_experiment_is_refused_untouched(grid, tmp_path):
+    out = grid
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     other = load_experiment(write(tmp_path, TINY.replace("seeds: 2", "seeds: 3"), "other.yaml"))
     with pytest.raises(ConfigError, match="different experiment"):
@@ -149,43 +163,44 @@ def alive(pid: int) -> bool:
     return state != "Z"  # a zombie has ended: it only waits for its parent to collect it
 
 
+def finished_runs(path: Path) -> int:
+    try:
+        return list(Store(path).statuses().values()).count("finished")
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
-def test_sigkill_of_the_driver_leaves_no_worker_and_a_rerun_gives_the_uninterrupted_tables(tmp_path):
+def test_sigkill_of_the_driver_leaves_no_worker_and_a_rerun_gives_the_uninterrupted_tables(grid, tmp_path):
     exp = write(tmp_path)
-    cli = [sys.executable, "-m", "lifelong.cli"]
-    subprocess.run([*cli, "compare", str(exp), "--out", str(tmp_path / "reference"), "--jobs", "2"], check=True,
-                   capture_output=True)
-    out = tmp_path / "killed"
-    kills = 0
-    for delay in (3.0, 5.0, 7.0):
-        proc = subprocess.Popen([*cli, "compare", str(exp), "--out", str(out), "--jobs", "2"], start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        workers = children(proc.pid)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)  # the driver alone: nothing can tell the workers
-            kills += 1
-        proc.wait()
-        deadline = time.monotonic() + 10
-        while any(alive(w) for w in workers) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [w for w in workers if alive(w)], "workers outlived the driver by 10 s"
-    assert kills >= 1
-    subprocess.run([*cli, "compare", str(exp), "--out", str(out), "--jobs", "2"], check=True, capture_output=True)
-    assert table(Store(out / "runs.sqlite")) == table(Store(tmp_path / "reference" / "runs.sqlite"))
+    cli = [sys.executable, "-m", "lifelong.cli", "compare", str(exp), "--out", str(tmp_path / "killed"), "--jobs", "2"]
+    proc = subprocess.Popen(cli, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while finished_runs(tmp_path / "killed" / "runs.sqlite") < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = children(proc.pid)
+    assert proc.poll() is None and workers, "the grid ended before it could be killed mid-way"
+    proc.send_signal(signal.SIGKILL)  # the driver alone: nothing can tell the workers
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [w for w in workers if alive(w)], "workers outlived the driver by 10 s"
+    assert finished_runs(tmp_path / "killed" / "runs.sqlite") < 6
+    subprocess.run(cli, check=True, capture_output=True)
+    assert table(Store(tmp_path / "killed" / "runs.sqlite")) == table(Store(grid / "runs.sqlite"))
     for name in ("metrics.md", "metrics.csv", "metrics.tex"):
-        assert (out / "tables" / name).read_bytes() == (tmp_path / "reference" / "tables" / name).read_bytes()
+        assert (tmp_path / "killed" / "tables" / name).read_bytes() == (grid / "tables" / name).read_bytes()
 
 
-def test_report_rebuilds_everything_from_the_store_alone(tmp_path, capsys):
+def test_report_rebuilds_everything_from_the_store_alone(grid, tmp_path, capsys):
     from lifelong.cli import main
 
-    out = tmp_path / "out"
-    assert main(["compare", str(write(tmp_path)), "--out", str(out), "--jobs", "2"]) == 0
+    out = copy_of(grid, tmp_path)
     tables = {p.name: p.read_bytes() for p in (out / "tables").iterdir()}
     for p in [*(out / "tables").iterdir(), *(out / "figures").iterdir(), out / "index.html", out / "README.md"]:
         p.unlink()
-    (tmp_path / "exp.yaml").unlink()  # the experiment file is not needed: the store holds the definition
+    # the experiment file is not needed: the store holds the definition
     assert main(["report", str(out)]) == 0
     assert {p.name: p.read_bytes() for p in (out / "tables").iterdir()} == tables
     figures = {p.name for p in (out / "figures").iterdir()}

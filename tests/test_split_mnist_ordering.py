@@ -1,17 +1,19 @@
 """The literature's robust ordering on Split MNIST, class-incremental, 5 tasks, 3 seeds
 (van de Ven et al.): fine-tuning ≪ replay < joint; and the lifelong agent above replay at the same
-200-sample memory. Uses the presets as shipped."""
+200-sample memory. Uses the presets as shipped. Replay and the agent, whose comparison is a mean over
+seeds, run 3 seeds; fine-tuning and joint, an order of magnitude below and above the others, run one
+(joint alone would take as long as the other three strategies together)."""
 import pytest
 
 import lifelong as ll
 
-SEEDS = (0, 1, 2)
+SEEDS = {"naive": (0,), "replay": (0, 1, 2), "joint": (0,), "agent": (0, 1, 2)}
 
 
 @pytest.fixture(scope="module")
 def runs():
     return {name: [ll.run(ll.load_strategy(name), ll.load_scenario("split-mnist", seed=s), seed=s).metrics
-                   for s in SEEDS] for name in ("naive", "replay", "joint", "agent")}
+                   for s in seeds] for name, seeds in SEEDS.items()}
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ import lifelong as ll
 from lifelong.config import ConfigError, list_presets
 from lifelong.scenarios import SOURCES, build_stream
 
+from conftest import fast
+
 NATIVE = [name for name, _ in list_presets("strategies") if not name.startswith("avalanche-")]
 REFUSED = {("icarl", "domain-incremental")}  # no new classes arrive after the first task
 
@@ -19,7 +21,7 @@ def stream(setting):
 @pytest.mark.parametrize("setting", ["class-incremental", "task-incremental", "domain-incremental"])
 @pytest.mark.parametrize("name", NATIVE)
 def test_strategy_in_setting(name, setting):
-    strategy = ll.load_strategy(name, epochs=1, model="mlp")
+    strategy = fast(name)  # 1 epoch, an MLP, 20 outer steps for the meta-learners
     if (name, setting) in REFUSED:
         with pytest.raises(ConfigError) as e:
             ll.run(strategy, stream(setting), seed=0)
