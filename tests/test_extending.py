@@ -42,8 +42,8 @@ def user_folder(tmp_path_factory):
             path = root / first[2:].strip()
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(code)
-    assert {"mypackage/methods.py", "mypackage/nets.py", "mypackage/streams.py", "my-anchor.yaml",
-            "noisy-digits.yaml", "my-experiment.yaml"} <= {str(p.relative_to(root)) for p in root.rglob("*.*")}
+    assert {"mypackage/methods.py", "mypackage/nets.py", "mypackage/streams.py", "mypackage/observers.py",
+            "track.py", "my-anchor.yaml", "noisy-digits.yaml", "my-experiment.yaml"} <= {str(p.relative_to(root)) for p in root.rglob("*.*")}
     return root, commands
 
 
@@ -91,6 +91,20 @@ def test_compare_runs_them_in_its_workers(user_folder):
     assert {n for r in results for n in r.n_parameters} == {WIDE_MLP_128_ON_DIGITS}
     # the override reached the user's class: different strengths, different numbers
     assert len({json.dumps(r.accuracy_matrix) for r in results}) == 2
+
+
+def test_the_users_evaluator_listens_to_the_run(user_folder):
+    """``python track.py``: the evaluator's curve and metric reach the result; steps are counted per task."""
+    root, commands = user_folder
+    (script,) = [c for c in commands if shlex.split(c)[1:2] == ["python"]]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, *shlex.split(script)[2:]], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    n_points, first_task_min, acc = proc.stdout.split()
+    # noisy-digits: 3 tasks of the 1,437 training digits, batches of 32, 1 epoch: 45 steps, 4 points a task
+    assert int(n_points) == 3 * (45 // 10)
+    assert 0.0 <= float(first_task_min) <= 1.0 and 0.5 < float(acc) <= 1.0
 
 
 # --- typos in import paths: one line, exit 2, nothing written ------------------------------------

@@ -56,6 +56,8 @@ def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequen
     strategy.setup(stream.info, seed=seed, device=device)
     events = Events(RunContext(strategy, stream, seed, device), observers)
     timings = {"train_s": [], "eval_s": [], "total_s": 0.0}
+    if not strategy.checkpointable:
+        checkpointer = None
     saved = checkpointer.load() if checkpointer is not None else None
     if saved is not None:
         strategy.load_state_dict(saved.strategy)

@@ -11,9 +11,7 @@ import contextlib
 import copy
 import importlib
 import importlib.util
-import io
 import warnings
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import torch
@@ -59,9 +57,6 @@ SUPPORTED: dict[str, tuple[str, dict[str, tuple[Any, Any]], str | None]] = {
 }
 # What an optional package is installed as, for the error that asks for it.
 PIP_NAMES = {"higher": "higher", "quadprog": "quadprog", "avalanche": "avalanche-lib"}
-# Attributes some Avalanche strategies keep between experiences that cannot be pickled and are rebuilt at the
-# start of every experience (ER-ACE's and DER's cycling replay loaders, LaMAML's patched fast model).
-TRANSIENT = ("replay_loader", "fast_model")
 
 
 class AvalancheStrategy(SGDStrategy):
@@ -88,12 +83,13 @@ class AvalancheStrategy(SGDStrategy):
     iCaRL predicts with Avalanche's nearest-class-mean classifier once it has class means, with the
     network's head before that.
 
-    ``state_dict`` pickles the whole Avalanche strategy (network, optimizer, plugins' memories and
-    counters) with the masks and the generator: a run resumed from it ends with the same numbers
-    (tested for every supported class).
+    Its state is a whole Avalanche strategy (network, optimizer, plugins' memories, counters, data
+    loaders), which only pickle can save, and loading a pickle can run code: it is not checkpointed
+    (a killed run of it starts again), so that a store from someone else can be opened safely.
     """
 
     handles_regression = False
+    checkpointable = False
 
     def __init__(self, *, avalanche_class: Annotated[str, Choice(*SUPPORTED)] = "Naive", args: dict | None = None,
                  replay_mem_size: NonNegInt = 0, reset_optimizer: bool = True, eval_batch_size: PositiveInt = 256,
@@ -214,56 +210,13 @@ class AvalancheStrategy(SGDStrategy):
         adapted.fine_tune(x, y, info)
         return adapted
 
-    # --- state --------------------------------------------------------------------------
+    # --- state ------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        """The pickled Avalanche strategy (network, optimizer, plugins' memories and counters), the
-        masks, the generator and the classes of the tasks seen.
-
-        Iterators the strategy holds between experiences cannot be pickled; they are left out and
-        rebuilt on loading: A-GEM's memory iterator from its loader (it was made afresh at the end of
-        the last task and not advanced since, so the rebuilt one yields the same batches), the
-        others (ER-ACE's and DER's replay loaders, LaMAML's patched model) are rebuilt by Avalanche
-        at the start of the next experience."""
-        detached = _detach_transient(self._av)
-        try:
-            buffer = io.BytesIO()
-            torch.save(self._av, buffer)
-        finally:
-            for owner, name, value in detached:
-                setattr(owner, name, value)
-        return copy.deepcopy({"avalanche_class": self.avalanche_class, "avalanche": buffer.getvalue(),
-                              "generator": self.generator.get_state(), "seen": self.seen,
-                              "task_masks": self.task_masks, "task_classes": list(self.task_classes)})
+        raise TypeError("an Avalanche strategy is not checkpointable: its state can only be pickled")
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("avalanche_class") != self.avalanche_class:
-            raise ValueError(f"this state was saved by Avalanche's {state.get('avalanche_class')}, "
-                             f"not {self.avalanche_class}")
-        state = copy.deepcopy(state)
-        with _quiet():
-            self._av = torch.load(io.BytesIO(state["avalanche"]), weights_only=False, map_location=self.device)
-        for plugin in self._av.plugins:
-            if getattr(plugin, "buffer_dliter", False) is None:  # A-GEM
-                loader = plugin.buffer_dataloader
-                plugin.buffer_dliter = iter(loader) if loader is not None else iter([])
-        self.net = self._av.model
-        self.generator.set_state(state["generator"])
-        self.seen, self.task_masks = state["seen"], state["task_masks"]
-        self.task_classes = [tuple(c) for c in state["task_classes"]]
-
-
-def _detach_transient(av) -> list[tuple[Any, str, Any]]:
-    """Set to None, and return, the attributes of the strategy and its plugins that cannot be pickled."""
-    detached = []
-    for owner in (av, *av.plugins):
-        for name, value in list(vars(owner).items()):
-            if value is None:
-                continue
-            if name in TRANSIENT or isinstance(value, Iterator):
-                detached.append((owner, name, value))
-                setattr(owner, name, None)
-    return detached
+        raise TypeError("an Avalanche strategy is not checkpointable: its state can only be pickled")
 
 
 @contextlib.contextmanager

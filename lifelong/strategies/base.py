@@ -45,6 +45,10 @@ class Strategy:
     #: classification-only ones (distillation of class probabilities, class-balanced memories,
     #: prototypes) refuse them in ``setup``.
     handles_regression = False
+    #: Whether a run may checkpoint the learner: its ``state_dict`` holds tensors and plain values
+    #: only, which load without unpickling code. A run of one that is not saves no checkpoint, so a
+    #: killed run of it starts again from its first task.
+    checkpointable = True
 
     def setup(self, info: StreamInfo, *, seed: int = 0, device="cpu") -> None:
         """Build the learner for a stream of this shape, from scratch."""
