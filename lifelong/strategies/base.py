@@ -21,6 +21,7 @@ naming a field the method would ignore is refused.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Annotated, Callable
 
 import torch
@@ -274,16 +275,16 @@ class MiniBatchStrategy(NetworkStrategy):
         self.before_task(task)
         x, y, t = self.training_data(task)
         self.opt = self.new_optimizer(self.net.parameters())
-        n, bs = len(y), self.batch_size
+        n, bs, update = len(y), self.batch_size, self.update
         loss = torch.zeros(())
         for epoch in range(self.epochs):
             order = torch.randperm(n, generator=self.generator, device=self.device)
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
-                loss = self.update(x[idx], y[idx], None if t is None else t[idx], epoch)
+                loss = update(x[idx], y[idx], None if t is None else t[idx], epoch)
                 if on_step is not None:
                     on_step(loss)
-            if not torch.isfinite(loss):
+            if not math.isfinite(loss.item()):
                 raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
         self.after_task(task)
 
