@@ -48,6 +48,11 @@ def format_result(result) -> str:
         if m.get(key):
             shots = "   ".join(f"{k}-shot {fmt(v)}" for k, v in m[key].items())
             lines.append(f"  few-shot {ms.unit or ms.symbol} {label}: {shots}")
+    if m.get("min_acc") is not None:
+        window = result.extra["continual"]["window"]
+        lines.append(f"  continual evaluation: min-ACC {fmt(m['min_acc'])}   WC-ACC {fmt(m['wc_acc'])}   "
+                     f"WF{window} {fmt(m[f'wf{window}'])}   WP{window} {fmt(m[f'wp{window}'])}   "
+                     f"(De Lange et al. 2023, every {result.extra['continual']['every']} steps, %)")
     lines.append(f"  trained in {sum(result.timings['train_s']):.1f}s, evaluated in {sum(result.timings['eval_s']):.1f}s"
                  f" on {result.device}")
     return "\n".join(lines)
@@ -94,6 +99,10 @@ def cmd_run(args) -> int:
         raise ConfigError("expected a positive number of support draws", field="--draws", value=args.draws)
     if args.lca < 0:
         raise ConfigError("expected a non-negative number of mini-batches", field="--lca", value=args.lca)
+    for flag, value in (("--every", args.every), ("--subset", args.subset)):
+        if value is not None and value < 1:
+            raise ConfigError("expected a positive number", field=flag, value=value)
+    continual = None if args.every is None else {"every": args.every, "subset": args.subset}
 
     measure = stream.measure
 
@@ -105,7 +114,8 @@ def cmd_run(args) -> int:
     device = _device(args.device)
     strategy.setup(stream.info, seed=args.seed)  # a method refuses a stream it cannot learn here, before any output
     print(f"running {args.strategy} on {args.scenario} ({len(stream)} tasks), seed {args.seed}", file=sys.stderr)
-    evaluators = standard_evaluators(None if shots is None else {"shots": shots, "draws": args.draws}, args.lca)
+    evaluators = standard_evaluators(None if shots is None else {"shots": shots, "draws": args.draws}, args.lca,
+                                     continual)
     result = ll.run(strategy, stream, seed=args.seed, device=device, progress=progress, evaluators=evaluators)
     print(format_result(result))
     if out is not None:
@@ -216,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--draws", type=int, default=5, help="support sets drawn per task and K (default 5)")
     r.add_argument("--lca", type=int, default=10, metavar="BETA",
                    help="learning-curve area over the first BETA mini-batches of each task (default 10)")
+    r.add_argument("--every", type=int, metavar="N",
+                   help="continual evaluation: score every seen task every N optimisation steps (default: off)")
+    r.add_argument("--subset", type=int, default=1000, metavar="M",
+                   help="test samples per task that continual evaluation scores (default 1000)")
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("compare", help="an experiment grid (scenarios x strategies x seeds) and its report")

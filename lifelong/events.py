@@ -22,6 +22,7 @@ unpickling code.
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
@@ -101,6 +102,7 @@ class Events:
     def __init__(self, ctx: RunContext, observers: Sequence[Observer]):
         self.ctx, self.observers = ctx, list(observers)
         self.step_listeners = [o for o in self.observers if listens_to_steps(o)]
+        self.step_seconds = 0.0  # spent by the step listeners since the last task start (inside training)
 
     def stream_start(self) -> None:
         for o in self.observers:
@@ -111,14 +113,17 @@ class Events:
         nothing listens to steps."""
         for o in self.observers:
             o.on_task_start(self.ctx, task)
+        self.step_seconds = 0.0
         if not self.step_listeners:
             return None
         ctx, listeners, count = self.ctx, self.step_listeners, [0]
 
         def on_step(loss: torch.Tensor) -> None:
+            t0 = time.perf_counter()
             count[0] += 1
             for o in listeners:
                 o.on_step(ctx, task, count[0], loss)
+            self.step_seconds += time.perf_counter() - t0
 
         return on_step
 

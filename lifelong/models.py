@@ -12,8 +12,9 @@ set. It returns a network with ``features``, a linear ``head`` and ``embedding_d
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Annotated
+from typing import Annotated, Iterator
 
 from torch import nn
 
@@ -30,6 +31,18 @@ class _ModelChoice:
 
 
 ModelName = Annotated[str, _ModelChoice()]
+
+
+@contextlib.contextmanager
+def evaluating(net: nn.Module) -> Iterator[nn.Module]:
+    """``net`` in eval mode for the block (BatchNorm's running statistics used, dropout off), then back
+    in the mode it was in."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
 
 
 class Net(nn.Module):

@@ -2,8 +2,10 @@
 (observers of a run)."""
 from lifelong.evaluation import metrics
 from lifelong.evaluation.evaluators import AccuracyMatrix, Evaluator
-from lifelong.evaluation.fewshot import FewShot, LearningCurve, standard_evaluators, support_set
+from lifelong.evaluation.continual import ContinualEvaluation
+from lifelong.evaluation.fewshot import FewShot, LearningCurve, support_set
 from lifelong.evaluation.measures import ACCURACY, MSE, Measure, accuracy, measure, squared_error
+from lifelong.evaluation.standard import standard_evaluators
 
-__all__ = ["metrics", "Evaluator", "AccuracyMatrix", "FewShot", "LearningCurve", "Measure", "ACCURACY", "MSE",
-           "measure", "accuracy", "squared_error", "standard_evaluators", "support_set"]
+__all__ = ["metrics", "Evaluator", "AccuracyMatrix", "FewShot", "LearningCurve", "ContinualEvaluation", "Measure",
+           "ACCURACY", "MSE", "measure", "accuracy", "squared_error", "standard_evaluators", "support_set"]

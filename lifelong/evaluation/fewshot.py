@@ -131,16 +131,5 @@ class LearningCurve(Evaluator):
         return Output({"learning_curves": self.curves, "lca_beta": self.beta}, found)
 
 
-def standard_evaluators(fewshot: dict | None = None, lca: int | None = None) -> list[Evaluator]:
-    """The evaluators ``lifelong run`` and ``lifelong compare`` add to the accuracy matrix:
-    ``FewShot(**fewshot)`` and ``LearningCurve(lca)``, each left out when its setting is None."""
-    found: list[Evaluator] = []
-    if fewshot is not None:
-        found.append(FewShot(**fewshot))
-    if lca is not None:
-        found.append(LearningCurve(lca))
-    return found
-
-
 def _mean_std(values: list[float]) -> dict:
     return {"mean": float(np.mean(values)), "std": float(np.std(values))}

@@ -118,10 +118,26 @@ class Measure:
                 label = f"{k}-shot{held}" + ("" if self.scale == 100.0 else f" {self.symbol}")
                 return MetricInfo(key, label, self.scale, self.higher_is_better,
                                   f"{self.symbol} after {k}-shot adaptation {where}")
+        w = windowed_window(key)
+        if w is not None:
+            label, higher, what = WINDOWED[key[:2]]
+            return MetricInfo(key, f"{label}{w}", self.scale, higher,
+                              f"{what} between evaluations at most {w - 1} apart, mean over tasks "
+                              "(De Lange et al. 2023)")
         return MetricInfo(key, key, 1.0, True, key)
 
 
 ARRIVAL, HELD_OUT = "fewshot_at_arrival_", "fewshot_held_out_"  # prefixes of the few-shot metric columns
+#: The windowed metrics of continual evaluation, ``wf<w>`` and ``wp<w>`` for a window of w evaluations.
+WINDOWED = {"wf": ("WF", False, "windowed forgetting: per task, the largest drop of its accuracy"),
+            "wp": ("WP", True, "windowed plasticity: per task, the largest rise of its accuracy")}
+
+
+def windowed_window(key: str) -> int | None:
+    """The window w of a windowed metric key ``wf<w>`` or ``wp<w>``, else None."""
+    if key[:2] in WINDOWED and key[2:].isdigit() and int(key[2:]) >= 2:
+        return int(key[2:])
+    return None
 #: Groups of a result's metrics, keyed by K or by name, and the prefix of their flat column keys.
 NESTED = {"diaz_rodriguez": "dr_", "fewshot_at_arrival": ARRIVAL, "fewshot_held_out": HELD_OUT}
 
@@ -166,6 +182,11 @@ ACCURACY = Measure(
         "forgetting_first_based": ("Forgetting (first)", 100.0, False,
                                    "average forgetting, first-based (Avalanche)"),
         **_DR, "lca": ("LCA", 100.0, True, "learning curve area (A-GEM, Chaudhry et al. 2019)"),
+        "min_acc": ("min-ACC", 100.0, True, "continual evaluation: mean over the tasks before the last of their "
+                                            "lowest accuracy once later tasks were learned (De Lange et al. 2023)"),
+        "wc_acc": ("WC-ACC", 100.0, True, "continual evaluation: worst-case accuracy at the end, (1/T) of the last "
+                                          "task's accuracy plus (1 - 1/T) of the earlier tasks' min-ACC "
+                                          "(De Lange et al. 2023)"),
         "intransigence": ("Intransigence", 100.0, False, "mean over tasks of a*_k - R[k,k], a*_k the accuracy on "
                                                           f"task k of {_JOINT} (Chaudhry et al. 2018)"),
         **_COMMON}),
@@ -218,9 +239,19 @@ def for_setting(setting: str) -> Measure:
     return MSE if setting == "regression" else ACCURACY
 
 
+#: The metrics evaluators add, in table order after the few-shot columns (windowed ones follow these).
+EVALUATOR_METRICS = ("lca", "min_acc", "wc_acc")
+
+
+def from_evaluator(key: str) -> bool:
+    """Whether ``key`` is a metric that an evaluator adds (few-shot, LCA, continual evaluation), shown in
+    a report when some run has it."""
+    return key.startswith((ARRIVAL, HELD_OUT)) or key in EVALUATOR_METRICS or windowed_window(key) is not None
+
+
 def is_metric(key: str) -> bool:
     """Whether ``key`` names a summary metric of some measure, or a few-shot column ``fewshot_*_<K>``."""
     for prefix in (ARRIVAL, HELD_OUT):
         if key.startswith(prefix):
             return key[len(prefix):].isdigit() and int(key[len(prefix):]) > 0
-    return any(key in m.metrics for m in MEASURES.values())
+    return windowed_window(key) is not None or any(key in m.metrics for m in MEASURES.values())

@@ -183,9 +183,8 @@ def execute(store_path: str, run: RunSpec) -> str:
             raise RuntimeError("the stream's data changed while the experiment ran")
         strategy = build_strategy(run.strategy.spec)
         strategy.name = run.strategy.label
-        fewshot, lca = run.evaluators or (None, None)
         result = ll.run(strategy, stream, seed=run.seed, checkpointer=store.checkpointer(run.key),
-                        evaluators=standard_evaluators(fewshot, lca))
+                        evaluators=standard_evaluators(*run.evaluators))
     except Exception as e:  # recorded, and the grid goes on
         store.record(run.key, **ident, error=f"{type(e).__name__}: {e}")
         return "failed"

@@ -10,6 +10,7 @@
     reference: naive          # paired comparisons against this strategy (optional)
     fewshot: {shots: [1, 5, 10], draws: 5}   # few-shot adaptation at each task's arrival; false: off
     lca: 10                   # learning-curve area over the first 10 mini-batches of each task; false: off
+    continual: {every: 10, subset: 1000, window: 10}  # continual evaluation (true: these); false (default): off
     out: reports/my-experiment  # optional; default reports/<name>
     main_table: [acc, forgetting, bwt, fewshot_at_arrival_5]  # the main table's columns (this is the default)
     upper_bounds: [joint]     # shown in the tables but never marked best (optional)
@@ -25,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_value, find_preset, load_yaml
+from lifelong.evaluation.continual import DEFAULTS as CONTINUAL_DEFAULTS
 from lifelong.evaluation.measures import is_metric
 from lifelong.strategies import build_strategy, strategy_class
 from lifelong.version import __version__
 
 DEFAULT = Path(__file__).with_name("default.yaml")
-FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "fewshot", "lca", "out",
-          "main_table", "upper_bounds")
+FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "fewshot", "lca", "continual",
+          "out", "main_table", "upper_bounds")
 FEWSHOT_DEFAULT = {"shots": [1, 5, 10], "draws": 5}
 LCA_DEFAULT = 10
 
@@ -50,7 +52,7 @@ class RunSpec:
     strategy: StrategyEntry
     seed: int
     fingerprint: str  # of the stream this scenario and seed give
-    evaluators: tuple = ()  # (fewshot settings or None, lca beta or None)
+    evaluators: tuple = ()  # standard_evaluators' arguments: (fewshot or None, lca or None[, continual])
 
     @property
     def key(self) -> str:
@@ -76,22 +78,28 @@ class Experiment:
     source: str = "default"  # the file it was read from
     main_table: list[str] | None = None  # metric keys of the main table's columns; None: the report's default
     upper_bounds: list[str] | None = None  # strategy labels never marked best
+    continual: dict | None = None  # ContinualEvaluation's settings; None: off
 
     def runs(self, fingerprints: dict[tuple[str, int], str]) -> list[RunSpec]:
         """The grid, in a fixed order: seed-major, so early results cover every strategy.
         ``fingerprints[(scenario, seed)]`` is the fingerprint of that stream."""
-        return [RunSpec(sc, st, seed, fingerprints[sc, seed], (self.fewshot, self.lca))
+        # continual evaluation joins the evaluators only when on, so that the keys of earlier runs still match
+        evaluators = (self.fewshot, self.lca) + ((self.continual,) if self.continual else ())
+        return [RunSpec(sc, st, seed, fingerprints[sc, seed], evaluators)
                 for seed in self.seeds for sc in self.scenarios for st in self.strategies]
 
     def definition(self) -> dict:
         """The resolved definition: written to experiment.yaml and compared on resume. The report fields
-        ``main_table`` and ``upper_bounds`` appear only when set, so older definitions still compare equal."""
+        ``main_table``, ``upper_bounds`` and ``continual`` appear only when set, so older definitions still
+        compare equal."""
         out = {"name": self.name, "description": self.description, "scenarios": list(self.scenarios),
                "strategies": [{"label": s.label, **s.spec} for s in self.strategies],
                "seeds": list(self.seeds), "reference": self.reference, "fewshot": self.fewshot, "lca": self.lca}
         for key in ("main_table", "upper_bounds"):
             if getattr(self, key) is not None:
                 out[key] = list(getattr(self, key))
+        if self.continual is not None:
+            out["continual"] = dict(self.continual)
         return out
 
     def output_dir(self) -> Path:
@@ -167,6 +175,7 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
     lca = spec.get("lca", LCA_DEFAULT)
     if lca is not False:
         lca = check_value("lca", lca, NonNegInt)
+    continual = _continual(spec.get("continual", False))
     main_table, upper_bounds = _report_fields(spec, strategies)
     out = spec.get("out")
     if out is not None:
@@ -175,7 +184,23 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
     return Experiment(name=name, scenarios=scenarios, strategies=strategies, seeds=seeds, reference=reference,
                       fewshot=fewshot or None, lca=None if lca is False else lca,
                       description=str(spec.get("description", "")), out=out, source=label,
-                      main_table=main_table, upper_bounds=upper_bounds)
+                      main_table=main_table, upper_bounds=upper_bounds, continual=continual)
+
+
+def _continual(value) -> dict | None:
+    """``continual``: false (off), true (the defaults), or a mapping of ``every``, ``subset``, ``window``."""
+    if value is False:
+        return None
+    if value is True:
+        return dict(CONTINUAL_DEFAULTS)
+    value = check_value("continual", value, dict)
+    unknown = sorted(set(value) - set(CONTINUAL_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown field (known: {', '.join(CONTINUAL_DEFAULTS)})", field=f"continual.{unknown[0]}")
+    out = {k: check_value(f"continual.{k}", value.get(k, d), PositiveInt) for k, d in CONTINUAL_DEFAULTS.items()}
+    if out["window"] < 2:
+        raise ConfigError("expected a window of at least 2 evaluations", field="continual.window", value=out["window"])
+    return out
 
 
 def _report_fields(spec: dict, strategies: list[StrategyEntry]) -> tuple[list[str] | None, list[str] | None]:

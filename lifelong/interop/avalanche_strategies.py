@@ -19,6 +19,7 @@ import torch
 from lifelong.config import Choice, ConfigError, Fraction, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt, \
     check_value
 from lifelong.interop.seeds import fixed_seeds
+from lifelong.models import evaluating
 from lifelong.strategies.base import NonFiniteLoss, SGDStrategy
 
 _REQUIRED = object()
@@ -180,11 +181,8 @@ class AvalancheStrategy(SGDStrategy):
 
     @torch.inference_mode()
     def predict(self, x, info):
-        self.net.eval()
-        try:
+        with evaluating(self.net):
             out = self._outputs(x)
-        finally:
-            self.net.train()
         if out.shape[1] < self.info.n_classes:  # iCaRL's class means stop at the largest class seen
             pad = out.new_full((len(out), self.info.n_classes - out.shape[1]), float("-inf"))
             out = torch.cat([out, pad], 1)

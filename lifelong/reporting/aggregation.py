@@ -20,8 +20,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from lifelong.evaluation.measures import ARRIVAL, DEFAULT, HELD_OUT, MEASURES, Measure, MetricInfo
-from lifelong.reporting.runs import (fewshot_curves, get, intransigence, is_joint, k_sort_key, result_measure,
-                                     run_metrics)
+from lifelong.reporting.runs import (continual_curves, fewshot_curves, get, intransigence, is_joint, k_sort_key,
+                                     metric_order, result_measure, run_metrics)
 from lifelong.reporting.statistics import EMPTY, TESTS, Summary, mean_ci, paired_test, summarize
 
 __all__ = ["Group", "Aggregate", "aggregate", "experiment_names"]
@@ -39,8 +39,8 @@ class Group:
     per-cell mean and 95% CI half-width of R[i][j] over seeds;
     ``avg_seen_mean`` / ``avg_seen_ci95`` (length T) of the mean score over
     the tasks seen so far, ``mean_{j<=i} R[i][j]``.
-    ``fewshot`` holds the few-shot curves when the runs have them
-    (see :func:`aggregate`).
+    ``fewshot`` and ``continual`` hold the few-shot and continual-evaluation curves when the runs have
+    them (see :func:`aggregate` and :func:`lifelong.reporting.runs.continual_curves`).
     """
 
     scenario: str
@@ -55,6 +55,7 @@ class Group:
     avg_seen_mean: Optional[np.ndarray] = None
     avg_seen_ci95: Optional[np.ndarray] = None
     fewshot: Optional[dict] = None
+    continual: Optional[dict] = None
 
     @property
     def n_finished(self) -> int:
@@ -179,22 +180,6 @@ def _scenario_measures(results: list) -> dict:
     return out
 
 
-def _metric_order(found: list, measures: list) -> list:
-    """Table order: the headlines of the measures, the rest of their core metrics, the few-shot columns
-    by K (at arrival, then held-out), LCA, then any other metric in order of appearance."""
-    order = [m.headline for m in measures]
-    order += [k for m in measures for k in m.core if k not in order]
-    order = list(dict.fromkeys(order))
-    extra = [m for m in found if m not in order]
-    fs = sorted((m for m in extra if m.startswith(ARRIVAL)), key=lambda m: k_sort_key(m[len(ARRIVAL):]))
-    fs += sorted((m for m in extra if m.startswith(HELD_OUT)), key=lambda m: k_sort_key(m[len(HELD_OUT):]))
-    others = [m for m in extra if not m.startswith((ARRIVAL, HELD_OUT))]
-    if "lca" in others:
-        others.remove("lca")
-        others.insert(0, "lca")
-    return order + fs + others
-
-
 def aggregate(results: Sequence, reference: Optional[str] = None, test: str = "t", *,
               scenarios: Optional[Sequence[str]] = None, strategies: Optional[Sequence[str]] = None,
               upper_bounds: Sequence[str] = ()) -> Aggregate:
@@ -262,7 +247,7 @@ def aggregate(results: Sequence, reference: Optional[str] = None, test: str = "t
     per_scenario = {s: measures.get(s, DEFAULT) for s in scen_order}
     agg = Aggregate(scen_order, strat_order, groups, [], reference, test, fewshot_metric, per_scenario,
                     tuple(upper_bounds), joint)
-    agg.metrics = _metric_order(found, agg.present() or [DEFAULT])
+    agg.metrics = metric_order(found, agg.present() or [DEFAULT])
     return agg
 
 
@@ -315,6 +300,7 @@ def _group(scen: str, strat: str, runs: list, found: list) -> Group:
     for key, vals in g.values.items():
         g.summaries[key] = summarize(vals.values())
     _curves(g, finished)
+    g.continual = continual_curves(finished)
     fs = fewshot_curves(finished)
     if fs is not None:
         fs["vs_k"] = {k: g.summary(ARRIVAL + k) for k in fs["shots"]}

@@ -14,8 +14,9 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from lifelong.evaluation import metrics
-from lifelong.evaluation.measures import ARRIVAL, HELD_OUT, Measure, flatten, measure
-from lifelong.reporting.statistics import summarize
+from lifelong.evaluation.measures import (ARRIVAL, EVALUATOR_METRICS, HELD_OUT, Measure, flatten, from_evaluator, measure,
+                                         windowed_window)
+from lifelong.reporting.statistics import mean_ci, summarize
 
 __all__ = ["get", "result_measure", "run_metrics", "fewshot_curves", "k_sort_key", "is_joint", "intransigence"]
 
@@ -32,8 +33,25 @@ def result_measure(result) -> Measure:
     return measure(get(result, "metric"))
 
 
+def metric_order(found: list, measures: list) -> list:
+    """Table order: the headlines of the measures, the rest of their core metrics, the few-shot columns
+    by K (at arrival, then held-out), LCA, continual evaluation's (min-ACC, WC-ACC, then WF and WP by
+    window), then any other metric in order of appearance."""
+    order = [m.headline for m in measures]
+    order += [k for m in measures for k in m.core if k not in order]
+    order = list(dict.fromkeys(order))
+    extra = [m for m in found if m not in order]
+    fs = sorted((m for m in extra if m.startswith(ARRIVAL)), key=lambda m: k_sort_key(m[len(ARRIVAL):]))
+    fs += sorted((m for m in extra if m.startswith(HELD_OUT)), key=lambda m: k_sort_key(m[len(HELD_OUT):]))
+    others = [m for m in extra if not m.startswith((ARRIVAL, HELD_OUT))]
+    known = [m for m in EVALUATOR_METRICS if m in others]
+    windowed = sorted((m for m in others if windowed_window(m) is not None), key=lambda m: (windowed_window(m), m))
+    return order + fs + known + windowed + [m for m in others if m not in known and m not in windowed]
+
+
 def run_metrics(result) -> dict:
-    """The flat metric dict of one finished run: its measure's core metrics, few-shot columns and ``lca``.
+    """The flat metric dict of one finished run: its measure's core metrics and those its evaluators added
+    (few-shot columns, ``lca``, continual evaluation's).
 
     Core metrics the run lacks are None. ``fewshot_at_arrival_<K>`` and
     ``fewshot_held_out_<K>`` come from ``metrics["fewshot_at_arrival"]`` and
@@ -41,9 +59,7 @@ def run_metrics(result) -> dict:
     """
     flat = flatten(get(result, "metrics") or {})
     out = {key: flat.get(key) for key in result_measure(result).core}
-    out.update((key, v) for key, v in flat.items() if key.startswith((ARRIVAL, HELD_OUT)))
-    if "lca" in flat:
-        out["lca"] = flat["lca"]
+    out.update((key, v) for key, v in flat.items() if from_evaluator(key))
     return out
 
 
@@ -124,3 +140,28 @@ def fewshot_curves(finished: list) -> Optional[dict]:
     held = {(d.get("held_out") or {}).get("n_tasks") for d in data}
     return {"metric": str(data[0].get("metric") or "accuracy"), "shots": ks, "arrival": arrival,
             "held_out_tasks": sorted(int(n) for n in held if isinstance(n, (int, float)))}
+
+
+def continual_curves(finished: list) -> Optional[dict]:
+    """The continual-evaluation curves of a group's finished runs, or None when none has
+    ``extra["continual"]``.
+
+    ``{"every", "task_ends": [step...], "tasks": {task: (steps, mean, ci95)}}``: per task, its score at
+    each evaluation step that every run has, mean and 95% CI half-width over seeds; the steps at which
+    the tasks ended (the first run's: the runs of a scenario share its task sizes).
+    """
+    data = [(get(r, "extra") or {}).get("continual") for r in finished]
+    data = [d for d in data if isinstance(d, Mapping) and d.get("curve")]
+    if not data:
+        return None
+    points: dict = {}  # task -> step -> one score per run
+    for d in data:
+        for step, task, score in d["curve"]:
+            points.setdefault(int(task), {}).setdefault(int(step), []).append(float(score))
+    tasks = {}
+    for task, by_step in sorted(points.items()):
+        steps = sorted(s for s, v in by_step.items() if len(v) == len(data))
+        mean, ci = mean_ci(np.array([[by_step[s][i] for s in steps] for i in range(len(data))], dtype=float))
+        tasks[task] = (np.array(steps, dtype=float), mean, ci)
+    return {"every": data[0].get("every"), "task_ends": [int(e) for e in data[0].get("task_ends") or []],
+            "tasks": tasks}

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from lifelong.config import ConfigError, keyword_params, Choice, Fraction, NonNegFloat, PositiveFloat, PositiveInt
-from lifelong.models import ModelName, build_model
+from lifelong.models import ModelName, build_model, evaluating
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
 
 
@@ -182,11 +182,8 @@ class NetworkStrategy(Strategy):
 
     @torch.inference_mode()
     def predict(self, x, info: TaskInfo) -> torch.Tensor:
-        self.net.eval()
-        try:
+        with evaluating(self.net):
             out = self.net(x)
-        finally:
-            self.net.train()
         return self.decide(out, info)
 
     def decide(self, out, info: TaskInfo) -> torch.Tensor:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from lifelong.config import ConfigError, NonNegInt
+from lifelong.models import evaluating
 from lifelong.strategies.base import SGDStrategy
 
 
@@ -91,11 +92,8 @@ class ICaRL(SGDStrategy):
     @torch.no_grad()
     def embed(self, x):
         """L2-normalised features."""
-        self.net.eval()
-        try:
+        with evaluating(self.net):
             return F.normalize(self.net.features(x), dim=1)
-        finally:
-            self.net.train()
 
     def means(self, x, y):
         """Per class, the renormalised mean of its samples' normalised features (zero rows: no sample)."""

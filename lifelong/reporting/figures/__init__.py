@@ -13,6 +13,8 @@ The figures of a scenario, by family (``<scenario>`` is the scenario name made f
 * :mod:`.summary`: ``summary_<scenario>`` (final headline metric, BWT and forgetting);
 * :mod:`.fewshot`: ``fewshot_k_<scenario>`` and ``fewshot_arrival_<scenario>``,
   only when the runs carry few-shot results;
+* :mod:`.continual`: ``stability_<scenario>`` and ``stability_task1_<scenario>``,
+  only when the runs carry continual-evaluation curves;
 * :mod:`.matrix`: ``heatmap_<scenario>_<strategy>``, the mean score matrix.
 
 Scores are shown as the scenario's measure says (accuracy in percent on
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from lifelong.reporting.aggregation import Aggregate
-from lifelong.reporting.figures import curves, fewshot, matrix, summary
+from lifelong.reporting.figures import continual, curves, fewshot, matrix, summary
 from lifelong.reporting.figures.common import FigureFile, Slugs, plotted, save_figure, slug
 from lifelong.reporting.style import paper_style, strategy_styles
 
@@ -56,7 +58,8 @@ def write_figures(agg: Aggregate, out_dir, *, colour_order: Optional[Sequence[st
                 continue
             s, m = scen_slug(scen), agg.measure(scen)
             families = (curves.draw(scen, s, groups, styles, m), summary.draw(scen, s, groups, styles, m),
-                        fewshot.draw(scen, s, groups, styles, m), matrix.draw(scen, s, groups, m, strat_slug))
+                        fewshot.draw(scen, s, groups, styles, m), continual.draw(scen, s, groups, styles, m),
+                        matrix.draw(scen, s, groups, m, strat_slug))
             for d in itertools.chain(*families):  # drawn and written one at a time
                 pdf, png = save_figure(d.figure, folder, d.name)
                 written.append(FigureFile(d.name, d.kind, scen, d.strategy, d.caption, pdf, png))
