@@ -19,7 +19,7 @@ from lifelong.reporting.aggregation import Aggregate, Group
 from lifelong.reporting.style import COLUMN_WIDTH, DPI, PAGE_WIDTH, StrategyStyle
 
 __all__ = ["FigureFile", "Drawn", "slug", "Slugs", "save_figure", "plot_line", "legend", "value_axis", "log_scale",
-           "task_axis", "grid", "plotted", "n_label", "MAX_PANELS"]
+           "task_axis", "grid", "panels", "plotted", "n_label", "MAX_PANELS"]
 
 _BAND_ALPHA = 0.18
 #: Beyond this many tasks the per-task figure shows a subset of the tasks and long lines thin their markers.
@@ -176,6 +176,17 @@ def grid(n: int) -> tuple[int, int, float, float]:
         cols, width = 5, PAGE_WIDTH
     rows = math.ceil(n / cols)
     return rows, cols, width, 1.15 if cols > 1 else 2.0
+
+
+def panels(n: int, extra_height: float) -> tuple[Figure, list, int, int]:
+    """A figure of ``n`` small-multiple panels (shared axes) on :func:`grid`'s layout, the unused cells
+    hidden: ``(figure, the n axes in reading order, rows, cols)``."""
+    rows, cols, width, ph = grid(n)
+    fig = Figure(figsize=(width, ph * rows + extra_height))
+    axes = [ax for row in fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False) for ax in row]
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n], rows, cols
 
 
 def plotted(agg: Aggregate, scenario: str) -> list[Group]:

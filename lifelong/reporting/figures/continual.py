@@ -13,7 +13,7 @@ from typing import Iterator
 from matplotlib.figure import Figure
 
 from lifelong.evaluation.measures import Measure
-from lifelong.reporting.figures.common import Drawn, grid, legend, n_label, plot_line, value_axis
+from lifelong.reporting.figures.common import Drawn, legend, n_label, panels, plot_line, value_axis
 from lifelong.reporting.style import COLUMN_WIDTH, strategy_styles
 
 __all__ = ["draw"]
@@ -28,19 +28,13 @@ def _boundaries(ax, task_ends: list) -> None:
 
 def _per_strategy_figure(groups: list, m: Measure) -> Figure:
     n = len(groups)
-    rows, cols, width, ph = grid(n)
-    fig = Figure(figsize=(width, ph * rows + 0.45))
-    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    fig, axes, rows, cols = panels(n, 0.45)
     T = max(len(g.continual["tasks"]) for g in groups)
     step = 1 if T <= _MAX_TASK_LINES else 2
     # lines without markers: a curve has a point every few steps
     task_styles = {k: replace(v, marker="", linestyle="-") for k, v in
                    strategy_styles([f"Task {t + 1}" for t in range(T)]).items()}
-    for p in range(rows * cols):
-        ax = axes[p // cols][p % cols]
-        if p >= n:
-            ax.set_visible(False)
-            continue
+    for p, ax in enumerate(axes):
         g = groups[p]
         for task, (x, mean, ci) in g.continual["tasks"].items():
             if task % step == 0:

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lifelong.evaluation.measures import Measure
-from lifelong.reporting.figures.common import (MAX_PANELS, Drawn, grid, legend, log_scale, lower_note, n_label,
+from lifelong.reporting.figures.common import (MAX_PANELS, Drawn, legend, log_scale, lower_note, n_label, panels,
                                                plot_line, task_axis, value_axis)
 from lifelong.reporting.style import COLUMN_WIDTH
 
@@ -33,14 +33,8 @@ def _per_task_figure(groups: list, styles: dict, m: Measure, shown: list[int]) -
     T = max(g.n_tasks for g in groups)
     n = len(shown)
     log = m.bounds is None and log_scale([g.matrix_mean[j:, j] for g in groups for j in shown if j < g.n_tasks])
-    rows, cols, width, ph = grid(n)
-    fig = Figure(figsize=(width, ph * rows + 0.35))
-    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
-    for p in range(rows * cols):
-        ax = axes[p // cols][p % cols]
-        if p >= n:
-            ax.set_visible(False)
-            continue
+    fig, axes, rows, cols = panels(n, 0.35)
+    for p, ax in enumerate(axes):
         j = shown[p]
         for g in groups:
             if j >= g.n_tasks:
