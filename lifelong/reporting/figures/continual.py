@@ -3,7 +3,8 @@
 * ``stability_<scenario>``: one panel per strategy, every task's score against the optimisation
   steps of the stream, task boundaries marked, mean and 95% CI band over seeds. A dip right after
   a boundary, recovered later, is the stability gap (De Lange et al. 2023).
-* ``stability_task1_<scenario>``: the first task's curve, one line per strategy.
+* ``stability_task1_<scenario>``: the first task's curve, one line per strategy (boundaries marked
+  when all the strategies' tasks end at the same steps).
 """
 from __future__ import annotations
 
@@ -58,7 +59,9 @@ def _first_task_figure(groups: list, styles: dict, m: Measure) -> Figure:
         if 0 in g.continual["tasks"]:
             x, mean, ci = g.continual["tasks"][0]
             plot_line(ax, x, mean, ci, replace(styles[g.strategy], marker=""), g.strategy, m.scale)
-    _boundaries(ax, groups[0].continual["task_ends"])
+    ends = {tuple(g.continual["task_ends"]) for g in groups}
+    if len(ends) == 1:  # strategies whose tasks last different numbers of steps share no boundaries
+        _boundaries(ax, groups[0].continual["task_ends"])
     value_axis(ax, m, f"Task 1 {m.label}" + (f" ({m.unit})" if m.unit else ""))
     ax.set_xlabel("Optimisation steps")
     legend(fig, [g.strategy for g in groups], {g.strategy: replace(styles[g.strategy], marker="") for g in groups})
