@@ -99,10 +99,17 @@ def cmd_run(args) -> int:
         raise ConfigError("expected a positive number of support draws", field="--draws", value=args.draws)
     if args.lca < 0:
         raise ConfigError("expected a non-negative number of mini-batches", field="--lca", value=args.lca)
-    for flag, value in (("--every", args.every), ("--subset", args.subset)):
-        if value is not None and value < 1:
-            raise ConfigError("expected a positive number", field=flag, value=value)
-    continual = None if args.every is None else {"every": args.every, "subset": args.subset}
+    continual = None
+    if args.subset is not None and args.every is None:
+        raise ConfigError("needs --every (continual evaluation is off without it)", field="--subset",
+                          value=args.subset)
+    if args.every is not None:
+        from lifelong.evaluation.continual import invalid_setting
+
+        continual = {"every": args.every, **({} if args.subset is None else {"subset": args.subset})}
+        bad = invalid_setting(continual)
+        if bad is not None:
+            raise ConfigError(f"expected an integer of at least {bad[2]}", field=f"--{bad[0]}", value=bad[1])
 
     measure = stream.measure
 
@@ -228,8 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-curve area over the first BETA mini-batches of each task (default 10)")
     r.add_argument("--every", type=int, metavar="N",
                    help="continual evaluation: score every seen task every N optimisation steps (default: off)")
-    r.add_argument("--subset", type=int, default=1000, metavar="M",
-                   help="test samples per task that continual evaluation scores (default 1000)")
+    r.add_argument("--subset", type=int, metavar="M",
+                   help="with --every: test samples per task that continual evaluation scores (default 1000)")
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("compare", help="an experiment grid (scenarios x strategies x seeds) and its report")

@@ -48,10 +48,21 @@ class RunContext:
         """How the stream's test sets are scored (accuracy, or the test MSE of a regression stream)."""
         return self.stream.measure
 
-    def score(self, task: int) -> float:
-        """The learner's score on the test set of the stream's task ``task``, in the stream's measure."""
+    def score(self, task: int, data: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+        """The learner's score on the test set of the stream's task ``task`` (or on ``data``, inputs and
+        targets of that task, e.g. a subset of its test set), in the stream's measure."""
         t = self.stream[task]
-        return self.measure.score(self.strategy, t.x_test, t.y_test, self.stream.task_info(task))
+        x, y = (t.x_test, t.y_test) if data is None else data
+        return self.measure.score(self.strategy, x, y, self.stream.task_info(task))
+
+    def generator(self, *parts: int) -> torch.Generator:
+        """A CPU generator seeded from the run's seed and up to three integers (e.g. a task's position,
+        a K, a draw): an evaluator's random choices depend on the run's seed only, and are the same
+        in a resumed run."""
+        seed = self.seed
+        for multiplier, part in zip((1_000_003, 1009, 101), parts):
+            seed = seed * multiplier + part
+        return torch.Generator().manual_seed(seed)
 
 
 @dataclass

@@ -16,6 +16,15 @@ from lifelong.evaluation.evaluators import Evaluator
 from lifelong.events import Output
 
 DEFAULTS = {"every": 10, "subset": 1000, "window": 10}
+LEAST = {"every": 1, "subset": 1, "window": 2}  # the smallest value each setting may take
+
+
+def invalid_setting(settings: dict) -> tuple[str, object, int] | None:
+    """The first setting that is not an integer at least its ``LEAST``, as (name, value, least), or None."""
+    for name, value in settings.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < LEAST[name]:
+            return name, value, LEAST[name]
+    return None
 
 
 class ContinualEvaluation(Evaluator):
@@ -27,9 +36,9 @@ class ContinualEvaluation(Evaluator):
 
     def __init__(self, every: int = DEFAULTS["every"], subset: int = DEFAULTS["subset"],
                  window: int = DEFAULTS["window"]):
-        for name, value, least in (("every", every, 1), ("subset", subset, 1), ("window", window, 2)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        bad = invalid_setting({"every": every, "subset": subset, "window": window})
+        if bad is not None:
+            raise ValueError(f"{bad[0]} must be an integer >= {bad[2]}, got {bad[1]!r}")
         self.every, self.subset, self.window = every, subset, window
         self.step = 0  # optimisation steps of the stream so far
         self.learning = 0  # the task being learned
@@ -61,9 +70,7 @@ class ContinualEvaluation(Evaluator):
 
     def _evaluate(self, ctx) -> None:
         for task in range(self.learning + 1):
-            x, y = self._subset(ctx, task)
-            score = ctx.measure.score(ctx.strategy, x, y, ctx.stream.task_info(task))
-            self.curve.append((self.step, task, score))
+            self.curve.append((self.step, task, ctx.score(task, self._subset(ctx, task))))
 
     def _subset(self, ctx, task: int):
         if task not in self._subsets:
@@ -72,8 +79,8 @@ class ContinualEvaluation(Evaluator):
             if n <= self.subset:
                 self._subsets[task] = (t.x_test, t.y_test)
             else:
-                g = torch.Generator().manual_seed((ctx.seed * 1_000_003 + task) * 7919 + 17)
-                idx = torch.randperm(n, generator=g)[: self.subset].sort().values.to(t.y_test.device)
+                idx = torch.randperm(n, generator=ctx.generator(task))[: self.subset].sort().values
+                idx = idx.to(t.y_test.device)
                 self._subsets[task] = (t.x_test[idx], t.y_test[idx])
         return self._subsets[task]
 

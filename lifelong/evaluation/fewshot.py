@@ -78,8 +78,7 @@ class FewShot(Evaluator):
         out = []
         info = ctx.stream.info_of(task)
         for d in range(self.draws):
-            g = torch.Generator().manual_seed(((ctx.seed * 1_000_003 + position) * 1009 + k) * 101 + d)
-            x, y = support_set(task, k, g, ctx.stream.regression)
+            x, y = support_set(task, k, ctx.generator(position, k, d), ctx.stream.regression)
             adapted = ctx.strategy.adapt(x, y, info)
             out.append(ctx.measure.score(adapted, task.x_test, task.y_test, info))
         return out

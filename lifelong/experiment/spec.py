@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_value, find_preset, load_yaml
-from lifelong.evaluation.continual import DEFAULTS as CONTINUAL_DEFAULTS
+from lifelong.evaluation.continual import DEFAULTS as CONTINUAL_DEFAULTS, invalid_setting
 from lifelong.evaluation.measures import is_metric
 from lifelong.strategies import build_strategy, strategy_class
 from lifelong.version import __version__
@@ -197,9 +197,10 @@ def _continual(value) -> dict | None:
     unknown = sorted(set(value) - set(CONTINUAL_DEFAULTS))
     if unknown:
         raise ConfigError(f"unknown field (known: {', '.join(CONTINUAL_DEFAULTS)})", field=f"continual.{unknown[0]}")
-    out = {k: check_value(f"continual.{k}", value.get(k, d), PositiveInt) for k, d in CONTINUAL_DEFAULTS.items()}
-    if out["window"] < 2:
-        raise ConfigError("expected a window of at least 2 evaluations", field="continual.window", value=out["window"])
+    out = {k: value.get(k, d) for k, d in CONTINUAL_DEFAULTS.items()}
+    bad = invalid_setting(out)
+    if bad is not None:
+        raise ConfigError(f"expected an integer of at least {bad[2]}", field=f"continual.{bad[0]}", value=bad[1])
     return out
 
 
