@@ -29,6 +29,13 @@ Replay's 88.9 and 10.7 with the same 200 samples, at about 2x Replay's training 
 ``inner_steps: 0`` ACC is 93.7 ± 0.4 at 1.2x: on split-mnist, and in 5-shot accuracy on
 fewshot-mnist1d, the inner loop adds nothing measurable to the prototypes.
 
+Online (``learn_batch``): one meta-step per incoming batch, its episodes drawn from the batch and the
+exemplars together; the batch is then offered to the memory. So the agent learns a task-free stream
+with no boundary: the classes it knows are those of the batches it has learned (the memory's
+per-class quotas follow them), and the embedding's meta-objective always covers the old classes
+through the exemplars (the online meta-learning of Finn et al. 2019, on a bounded memory). In an
+online stream that announces boundaries, a task's samples still join the memory only as they arrive.
+
 The head of the network is not trained; before the first task (no prototype yet) predictions come
 from the network's outputs, the random-initialisation reference of the accuracy matrix.
 """
@@ -43,7 +50,7 @@ from torch.func import functional_call, vmap
 from lifelong.config import Choice, NonNegInt, PositiveFloat, PositiveInt
 from lifelong.meta.core import adapt
 from lifelong.meta.prototypes import prototypical_loss
-from lifelong.strategies.base import FineTuning
+from lifelong.strategies.base import FineTuning, NetworkStrategy
 from lifelong.strategies.episodic import EpisodicLearner, feature_params
 from lifelong.strategies.memory import PrototypeMemory
 
@@ -52,6 +59,8 @@ class Agent(FineTuning, EpisodicLearner):
     """Meta-learned embedding + class-balanced exemplars + nearest-prototype prediction."""
 
     handles_regression = False
+    needs_boundaries = False
+    learns_online = True
 
     def __init__(self, *, buffer_size: PositiveInt = 200, n_way: PositiveInt = 10, k_support: PositiveInt = 5,
                  k_query: PositiveInt = 5, meta_batch: PositiveInt = 1, batch_size: PositiveInt = 32,
@@ -82,6 +91,21 @@ class Agent(FineTuning, EpisodicLearner):
     def outer_step(self, episodes):
         self.stale = True
         return super().outer_step(episodes)
+
+    def learn_batch(self, x, y, t=None):
+        """Online: a meta-step on episodes from the incoming batch and the exemplars, then the batch
+        is offered to the memory."""
+        self.see_labels(y)
+        self.opt = self.online_optimizer(self.meta_parameters())
+        old = self.memory.stored()
+        pool = (torch.cat([x, old["x"]]), torch.cat([y, old["y"]])) if old else (x, y)
+        loss = self.outer_step(self.episodes(*pool, None))
+        self.memory.add(self.generator, x=x, y=y)
+        return loss
+
+    def begin_task(self, task):
+        NetworkStrategy.before_task(self, task)  # the task's classes; its samples join the memory as they come
+        self.opt = None
 
     def outer_loss(self, params, episodes):
         """The mean query loss over a batch of episodes, the inner loop vmapped over them."""

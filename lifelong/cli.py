@@ -48,11 +48,14 @@ def format_result(result) -> str:
         if m.get(key):
             shots = "   ".join(f"{k}-shot {fmt(v)}" for k, v in m[key].items())
             lines.append(f"  few-shot {ms.unit or ms.symbol} {label}: {shots}")
+    if m.get("online_acc") is not None:
+        lines.append(f"  online accuracy {fmt(m['online_acc'])}   (each incoming batch before it is learned, %)")
     if m.get("min_acc") is not None:
         window = result.extra["continual"]["window"]
         lines.append(f"  continual evaluation: min-ACC {fmt(m['min_acc'])}   WC-ACC {fmt(m['wc_acc'])}   "
                      f"WF{window} {fmt(m[f'wf{window}'])}   WP{window} {fmt(m[f'wp{window}'])}   "
-                     f"(De Lange et al. 2023, every {result.extra['continual']['every']} steps, %)")
+                     f"AAA {fmt(m['aaa'])}   (De Lange et al. 2023; AAA: Koh et al. 2022; every "
+                     f"{result.extra['continual']['every']} steps, %)")
     lines.append(f"  trained in {sum(result.timings['train_s']):.1f}s, evaluated in {sum(result.timings['eval_s']):.1f}s"
                  f" on {result.device}")
     return "\n".join(lines)

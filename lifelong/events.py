@@ -6,6 +6,9 @@ A run (``lifelong.run``) emits, in this order::
     for each task i:  task start (i) · step (i, n, loss) after each optimisation step · task end (i)
     stream end
 
+In an online stream each step is preceded by the batch it learns: batch (i, x, y), before the learner
+has seen it (online cumulative accuracy scores it there).
+
 Observers subscribe by overriding the methods they need. There are three kinds: evaluators (they
 score the learner and collect data: ``lifelong.evaluation``), loggers (they forward events to a
 tool), and the checkpointer (the run saves a ``Checkpoint`` through it after each task). Each event
@@ -86,6 +89,9 @@ class Observer:
     def on_step(self, ctx: RunContext, task: int, step: int, loss: torch.Tensor) -> None:
         """After optimisation step ``step`` (1, 2, ... within the task) with its training loss."""
 
+    def on_batch(self, ctx: RunContext, task: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Online streams: an incoming mini-batch of task ``task``, before the learner learns it."""
+
     def on_task_end(self, ctx: RunContext, task: int) -> None:
         pass
 
@@ -103,31 +109,35 @@ class Observer:
         self.__dict__.update(copy.deepcopy(state))
 
 
-def listens_to_steps(observer: Observer) -> bool:
-    return type(observer).on_step is not Observer.on_step
+def listens_to(observer: Observer, event: str) -> bool:
+    return getattr(type(observer), event) is not getattr(Observer, event)
 
 
 class Events:
-    """The run's channel: sends each event to every observer, and steps only to those that listen."""
+    """The run's channel: sends each event to every observer, and steps and batches only to those that
+    listen to them."""
 
     def __init__(self, ctx: RunContext, observers: Sequence[Observer]):
         self.ctx, self.observers = ctx, list(observers)
-        self.step_listeners = [o for o in self.observers if listens_to_steps(o)]
-        self.step_seconds = 0.0  # spent by the step listeners since the last task start (inside training)
+        self.step_listeners = [o for o in self.observers if listens_to(o, "on_step")]
+        self.batch_listeners = [o for o in self.observers if listens_to(o, "on_batch")]
+        self.step_seconds = 0.0  # spent by step and batch listeners since the last task start (inside training)
 
     def stream_start(self) -> None:
         for o in self.observers:
             o.on_stream_start(self.ctx)
 
-    def task_start(self, task: int):
+    def task_start(self, task: int, resumed_at: int = 0):
         """Announce task ``task``; returns the step channel the learner reports to, or None when
-        nothing listens to steps."""
-        for o in self.observers:
-            o.on_task_start(self.ctx, task)
+        nothing listens to steps. A run resumed inside the task (after ``resumed_at`` steps of it)
+        announces nothing again: the channel counts on from there."""
+        if not resumed_at:
+            for o in self.observers:
+                o.on_task_start(self.ctx, task)
         self.step_seconds = 0.0
         if not self.step_listeners:
             return None
-        ctx, listeners, count = self.ctx, self.step_listeners, [0]
+        ctx, listeners, count = self.ctx, self.step_listeners, [resumed_at]
 
         def on_step(loss: torch.Tensor) -> None:
             t0 = time.perf_counter()
@@ -137,6 +147,12 @@ class Events:
             self.step_seconds += time.perf_counter() - t0
 
         return on_step
+
+    def batch(self, task: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        t0 = time.perf_counter()
+        for o in self.batch_listeners:
+            o.on_batch(self.ctx, task, x, y)
+        self.step_seconds += time.perf_counter() - t0
 
     def task_end(self, task: int) -> None:
         for o in self.observers:

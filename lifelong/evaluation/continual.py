@@ -4,8 +4,8 @@ De Lange, van de Ven & Tuytelaars (ICLR 2023) showed that accuracy on earlier ta
 right after a task switch and partly recovers (the *stability gap*), which evaluating at task
 boundaries never sees. This evaluator scores the learner on a fixed, seeded subset of each seen
 task's test set before the first step, every ``every`` steps of the stream and at the end of each
-task, and computes min-ACC, WC-ACC, WF^w and WP^w from the curve
-(:mod:`lifelong.evaluation.continual_metrics`).
+task, and computes min-ACC, WC-ACC, WF^w and WP^w from the curve, and the average anytime accuracy
+of Koh et al. (ICLR 2022) (:mod:`lifelong.evaluation.continual_metrics`).
 """
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ class ContinualEvaluation(Evaluator):
     """Every seen task's score every ``every`` optimisation steps, on at most ``subset`` test samples a
     task (the same samples at every evaluation, drawn from the run's seed); ``window`` is the w of
     WF^w and WP^w. Output: ``continual`` in the result's ``extra`` (the curve as (step, task, score)
-    points, the steps at which each task ended, the settings), and the metrics ``min_acc``,
-    ``wc_acc``, ``wf<w>`` and ``wp<w>`` where the measure defines them (accuracy)."""
+    points, the steps at which each task ended, each task's number of test samples scored, the
+    settings), and the metrics ``min_acc``, ``wc_acc``, ``wf<w>``, ``wp<w>`` and ``aaa`` where the
+    measure defines them (accuracy)."""
 
     def __init__(self, every: int = DEFAULTS["every"], subset: int = DEFAULTS["subset"],
                  window: int = DEFAULTS["window"]):
@@ -44,6 +45,7 @@ class ContinualEvaluation(Evaluator):
         self.learning = 0  # the task being learned
         self.curve: list[tuple[int, int, float]] = []
         self.ends: list[int] = []
+        self.sizes: list[int] = []  # per task: the test samples its scores are over
         self.scored = True  # whether the stream's measure defines the metrics (accuracy does)
         self._subsets: dict = {}  # task -> (x, y) on the device; rebuilt from the seed, not saved
 
@@ -82,14 +84,18 @@ class ContinualEvaluation(Evaluator):
                 idx = torch.randperm(n, generator=ctx.generator(task))[: self.subset].sort().values
                 idx = idx.to(t.y_test.device)
                 self._subsets[task] = (t.x_test[idx], t.y_test[idx])
+            if task == len(self.sizes):
+                self.sizes.append(len(self._subsets[task][1]))
         return self._subsets[task]
 
     def output(self) -> Output:
         data = {"continual": {"every": self.every, "subset": self.subset, "window": self.window,
-                              "task_ends": list(self.ends), "curve": [list(p) for p in self.curve]}}
+                              "task_ends": list(self.ends), "sizes": list(self.sizes),
+                              "curve": [list(p) for p in self.curve]}}
         if not self.scored:
             return Output(data)
         w = self.window
         return Output(data, {"min_acc": cm.min_acc(self.curve, self.ends), "wc_acc": cm.wc_acc(self.curve, self.ends),
                              f"wf{w}": cm.windowed_forgetting(self.curve, w),
-                             f"wp{w}": cm.windowed_plasticity(self.curve, w)})
+                             f"wp{w}": cm.windowed_plasticity(self.curve, w),
+                             "aaa": cm.average_anytime_accuracy(self.curve, self.sizes)})

@@ -87,3 +87,20 @@ def windowed_plasticity(curve: Sequence[Point], window: int = 10) -> Optional[fl
     """WP^w (De Lange et al. 2023): per task, the largest rise A_j − A_i (i before j) within ``window``
     evaluations, at least 0; mean over tasks."""
     return _windowed(curve, window, -1.0)
+
+
+def average_anytime_accuracy(curve: Sequence[Point], sizes: Sequence[int]) -> Optional[float]:
+    """AAA (Koh et al., ICLR 2022, "Online continual learning on class incremental blurry task
+    configuration with anytime inference"): the mean over evaluation points of the accuracy on the
+    test data of everything seen so far. Here an evaluation point is a step of ``curve`` after the
+    first step (step > 0: before it nothing was seen), and its accuracy is over the test samples of
+    the tasks evaluated there (those begun), each task's score weighted by its number of test samples
+    ``sizes[task]``: the accuracy on their union."""
+    points: dict[int, list[tuple[int, float]]] = {}
+    for step, task, score in curve:
+        if step > 0:
+            points.setdefault(int(step), []).append((int(task), float(score)))
+    if not points:
+        return None
+    accs = [sum(sizes[t] * s for t, s in p) / sum(sizes[t] for t, _ in p) for p in points.values()]
+    return float(sum(accs) / len(accs))

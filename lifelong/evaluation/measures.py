@@ -187,6 +187,10 @@ ACCURACY = Measure(
         "wc_acc": ("WC-ACC", 100.0, True, "continual evaluation: worst-case accuracy at the end, (1/T) of the last "
                                           "task's accuracy plus (1 - 1/T) of the earlier tasks' min-ACC "
                                           "(De Lange et al. 2023)"),
+        "aaa": ("AAA", 100.0, True, "average anytime accuracy: mean over the continual evaluations of the accuracy "
+                                    "on the test sets of the tasks begun so far (Koh et al. 2022)"),
+        "online_acc": ("Online ACC", 100.0, True, "online cumulative accuracy: each incoming batch scored before "
+                                                  "it is learned, mean over the stream's samples"),
         "intransigence": ("Intransigence", 100.0, False, "mean over tasks of a*_k - R[k,k], a*_k the accuracy on "
                                                           f"task k of {_JOINT} (Chaudhry et al. 2018)"),
         **_COMMON}),
@@ -240,7 +244,7 @@ def for_setting(setting: str) -> Measure:
 
 
 #: The metrics evaluators add, in table order after the few-shot columns (windowed ones follow these).
-EVALUATOR_METRICS = ("lca", "min_acc", "wc_acc")
+EVALUATOR_METRICS = ("online_acc", "lca", "aaa", "min_acc", "wc_acc")
 
 
 def from_evaluator(key: str) -> bool:

@@ -29,16 +29,18 @@ class CheckpointRefused(ValueError):
 
 @dataclass
 class Checkpoint:
-    next_task: int  # the position in the stream: the first task not yet learned
+    next_task: int  # the position in the stream: the first task not finished
     strategy: dict  # Strategy.state_dict()
     observers: list[dict]  # each observer's state_dict(), in the run's order
     rng: dict = field(default_factory=dict)  # the global random generators' states
     timings: dict = field(default_factory=dict)
+    next_batch: int = 0  # in an online stream, the first batch of ``next_task`` not yet learned
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         torch.save({"format": FORMAT, "next_task": self.next_task, "strategy": self.strategy,
-                    "observers": self.observers, "rng": self.rng, "timings": self.timings}, buffer)
+                    "observers": self.observers, "rng": self.rng, "timings": self.timings,
+                    "next_batch": self.next_batch}, buffer)
         return buffer.getvalue()
 
     @classmethod
@@ -49,7 +51,8 @@ class Checkpoint:
             raise CheckpointRefused(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise CheckpointRefused(f"not a lifelong checkpoint of format {FORMAT}")
-        return cls(state["next_task"], state["strategy"], state["observers"], state["rng"], state["timings"])
+        return cls(state["next_task"], state["strategy"], state["observers"], state["rng"], state["timings"],
+                   state.get("next_batch", 0))
 
 
 class Checkpointer(Protocol):
@@ -61,21 +64,22 @@ class Checkpointer(Protocol):
 
 
 class MemoryCheckpointer:
-    """Keeps the checkpoint after every task, as bytes, in memory: ``load()`` returns the one after
-    task ``resume_after`` (default: the latest)."""
+    """Keeps every checkpoint, as bytes, in memory, by position (next task, next batch): ``load()``
+    returns the one at ``resume_at``, else the one after task ``resume_after``, else the latest."""
 
     def __init__(self):
-        self.saved: dict[int, bytes] = {}
+        self.saved: dict[tuple[int, int], bytes] = {}
         self.resume_after: int | None = None
+        self.resume_at: tuple[int, int] | None = None
 
     def save(self, checkpoint: Checkpoint) -> None:
-        self.saved[checkpoint.next_task - 1] = checkpoint.to_bytes()
+        self.saved[checkpoint.next_task, checkpoint.next_batch] = checkpoint.to_bytes()
 
     def load(self) -> Checkpoint | None:
         if not self.saved:
             return None
-        task = max(self.saved) if self.resume_after is None else self.resume_after
-        return Checkpoint.from_bytes(self.saved[task])
+        at = self.resume_at or ((self.resume_after + 1, 0) if self.resume_after is not None else max(self.saved))
+        return Checkpoint.from_bytes(self.saved[at])
 
 
 def rng_state() -> dict:

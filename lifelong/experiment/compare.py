@@ -94,17 +94,22 @@ def prepare(experiment: Experiment, out: Path | None = None) -> tuple[Store, lis
                           "or delete this one", field="out", value=str(out_dir))
     if stored is None and out_dir.is_dir() and any(out_dir.iterdir()):
         raise ConfigError("is not empty and holds no lifelong experiment", field="out", value=str(out_dir))
-    fingerprints = {}
+    fingerprints, task_free = {}, False
     for sc in experiment.scenarios:
         for seed in experiment.seeds:
             stream = load_scenario(sc, seed=seed)
             fingerprints[sc, seed] = stream.fingerprint
+        task_free = task_free or stream.info.task_free
         for entry in experiment.strategies:  # an incompatible pair is refused before anything runs
             try:
                 build_strategy(entry.spec).check_setting(stream.info)
             except ConfigError as e:
                 raise ConfigError(f"{e.message} ({sc} is {stream.setting})", field="strategies",
                                   value=entry.label) from None
+    if experiment.checkpoint_every is not None and not task_free:
+        raise ConfigError("checkpoints inside a task need a task-free stream, and no scenario is one (the others "
+                          "are checkpointed after each task)", field="checkpoint_every",
+                          value=experiment.checkpoint_every)
     return store, experiment.runs(fingerprints)
 
 
@@ -184,7 +189,8 @@ def execute(store_path: str, run: RunSpec) -> str:
         strategy = build_strategy(run.strategy.spec)
         strategy.name = run.strategy.label
         result = ll.run(strategy, stream, seed=run.seed, checkpointer=store.checkpointer(run.key),
-                        evaluators=standard_evaluators(*run.evaluators))
+                        evaluators=standard_evaluators(*run.evaluators),
+                        checkpoint_every=run.checkpoint_every if stream.info.task_free else None)
     except Exception as e:  # recorded, and the grid goes on
         store.record(run.key, **ident, error=f"{type(e).__name__}: {e}")
         return "failed"

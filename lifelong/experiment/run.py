@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from typing import Callable, Sequence
@@ -10,11 +11,12 @@ import numpy as np
 import torch
 
 from lifelong.evaluation.evaluators import AccuracyMatrix
+from lifelong.evaluation.online import OnlineAccuracy
 from lifelong.events import Events, Observer, RunContext
 from lifelong.experiment.checkpoint import Checkpoint, Checkpointer, rng_state, set_rng_state
 from lifelong.experiment.result import RunResult
 from lifelong.scenarios.stream import Stream
-from lifelong.strategies.base import Strategy
+from lifelong.strategies.base import NonFiniteLoss, Strategy
 from lifelong.version import versions
 
 #: ``progress(task, scores, train_s)``: after each task, its index, the scores on every task's test
@@ -36,7 +38,8 @@ def seed_everything(seed: int) -> None:
 
 
 def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequence[Observer] = (),
-        device=None, checkpointer: Checkpointer | None = None, progress: Progress | None = None) -> RunResult:
+        device=None, checkpointer: Checkpointer | None = None, progress: Progress | None = None,
+        checkpoint_every: int | None = None) -> RunResult:
     """Train ``strategy`` on ``stream`` task by task and measure it.
 
     Before training, the randomly initialised model is scored on every task; after each task, on
@@ -44,18 +47,28 @@ def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequen
     ``evaluators`` (any ``lifelong.events.Observer``) listen to the run's events and add their own
     measurements, e.g. ``FewShot`` and ``LearningCurve``. The same seed gives the same numbers.
 
+    An online stream (``stream.online``) is learned batch by batch: the run hands each task's
+    training batches, in order, to ``strategy.learn_batch``, each announced to the observers first
+    (``OnlineAccuracy``, always there in an online stream, scores it before it is learned). A
+    task-free stream tells the learner nothing else; one with boundaries calls ``begin_task`` and
+    ``end_task`` around each task's batches.
+
     With a ``checkpointer``, the run starts from its latest checkpoint, if any, and saves one after
-    every task but the last; the resumed run ends with the same numbers as an uninterrupted one.
-    ``progress`` is told when each task is done.
+    every task but the last, and in a task-free stream also every ``checkpoint_every`` steps; the
+    resumed run ends with the same numbers as an uninterrupted one. ``progress`` is told when each
+    task is done.
     """
     device = torch.device(device) if device is not None else default_device()
     seed_everything(seed)
     stream = stream.to(device)
+    if checkpoint_every is not None and not stream.info.task_free:
+        raise ValueError(f"checkpoint_every: checkpoints inside a task need a task-free stream; {stream.name} "
+                         "is checkpointed after each task")
     matrix = AccuracyMatrix()
-    observers = [matrix, *evaluators]
+    observers = [matrix, *([OnlineAccuracy()] if stream.online is not None else []), *evaluators]
     strategy.setup(stream.info, seed=seed, device=device)
     events = Events(RunContext(strategy, stream, seed, device), observers)
-    timings = {"train_s": [], "eval_s": [], "total_s": 0.0}
+    timings: dict = {"train_s": [], "eval_s": [], "total_s": 0.0}
     if not strategy.checkpointable:
         checkpointer = None
     saved = checkpointer.load() if checkpointer is not None else None
@@ -67,27 +80,70 @@ def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequen
         set_rng_state(saved.rng)
     else:
         events.stream_start()
-    first = saved.next_task if saved is not None else 0
+    first, resumed = (saved.next_task, saved.next_batch) if saved is not None else (0, 0)
     start = time.perf_counter() - timings["total_s"]
     for i in range(first, len(stream)):
-        on_step = events.task_start(i)
-        t0 = time.perf_counter()
-        strategy.fit_task(stream[i], on_step)
+        on_step = events.task_start(i, resumed)
+        train0, eval0 = timings.pop("partial", (0.0, 0.0))  # a task resumed inside: its time before the kill
+        t0 = time.perf_counter() - train0 - eval0
+        events.step_seconds += eval0
+
+        def save(next_task: int, next_batch: int = 0) -> None:
+            if next_batch:  # inside task i: its time so far
+                elapsed = time.perf_counter() - t0
+                timings["partial"] = (elapsed - events.step_seconds, events.step_seconds)
+            timings["total_s"] = time.perf_counter() - start
+            checkpointer.save(Checkpoint(next_task, strategy.state_dict(), [o.state_dict() for o in observers],
+                                         rng_state(), copy.deepcopy(timings), next_batch))
+            timings.pop("partial", None)
+
+        if stream.online is None:
+            strategy.fit_task(stream[i], on_step)
+        else:
+            inside = save if checkpointer is not None and checkpoint_every is not None else None
+            _learn_online(strategy, stream, i, events, on_step, resumed, inside, checkpoint_every)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t1 = time.perf_counter()
         events.task_end(i)
-        # what step listeners (continual evaluation, LCA) spent inside training counts as evaluation
+        # what step and batch listeners (continual evaluation, LCA, online accuracy) spent inside
+        # training counts as evaluation
         timings["train_s"].append(t1 - t0 - events.step_seconds)
         timings["eval_s"].append(time.perf_counter() - t1 + events.step_seconds)
         timings["total_s"] = time.perf_counter() - start
         if checkpointer is not None and i < len(stream) - 1:
-            checkpointer.save(Checkpoint(i + 1, strategy.state_dict(), [o.state_dict() for o in observers],
-                                         rng_state(), copy.deepcopy(timings)))
+            save(i + 1)
         if progress is not None:
             progress(i, matrix.rows[-1], timings["train_s"][-1])
+        resumed = 0
     events.stream_end()
     return _result(strategy, stream, seed, device, matrix, observers, timings)
+
+
+def _learn_online(strategy: Strategy, stream: Stream, i: int, events: Events, on_step, first: int, save,
+                  every: int | None) -> None:
+    """Task ``i`` of an online stream, from its batch ``first`` on: each batch announced, then learned.
+    With ``save``, a checkpoint every ``every`` steps of the stream (``save(i, next_batch)``)."""
+    task, online = stream[i], stream.online
+    bs, label = online.batch_size, stream.task_info(i).task_label
+    n_batches = math.ceil(task.n_train / bs)
+    before = sum(math.ceil(t.n_train / bs) for t in stream.tasks[:i])  # steps of the stream before task i
+    if not online.task_free and not first:
+        strategy.begin_task(task)
+    x, y = task.x_train, task.y_train
+    loss = None
+    for b in range(first, n_batches):
+        xb, yb = x[b * bs:(b + 1) * bs], y[b * bs:(b + 1) * bs]
+        events.batch(i, xb, yb)
+        loss = strategy.learn_batch(xb, yb, None if label is None else torch.full_like(yb, label))
+        if on_step is not None:
+            on_step(loss)
+        if save is not None and (before + b + 1) % every == 0 and b + 1 < n_batches:
+            save(i, b + 1)
+    if loss is not None and not math.isfinite(loss.item()):
+        raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
+    if not online.task_free:
+        strategy.end_task(task)
 
 
 def _result(strategy, stream, seed, device, matrix: AccuracyMatrix, observers, timings) -> RunResult:

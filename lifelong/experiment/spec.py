@@ -11,6 +11,8 @@
     fewshot: {shots: [1, 5, 10], draws: 5}   # few-shot adaptation at each task's arrival; false: off
     lca: 10                   # learning-curve area over the first 10 mini-batches of each task; false: off
     continual: {every: 10, subset: 1000, window: 10}  # continual evaluation (true: these); false (default): off
+    checkpoint_every: 500     # task-free streams also checkpoint every 500 steps (optional; not part of
+                              # the experiment's identity: a resumed experiment may change it)
     out: reports/my-experiment  # optional; default reports/<name>
     main_table: [acc, forgetting, bwt, fewshot_at_arrival_5]  # the main table's columns (this is the default)
     upper_bounds: [joint]     # shown in the tables but never marked best (optional)
@@ -33,7 +35,7 @@ from lifelong.version import __version__
 
 DEFAULT = Path(__file__).with_name("default.yaml")
 FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "fewshot", "lca", "continual",
-          "out", "main_table", "upper_bounds")
+          "checkpoint_every", "out", "main_table", "upper_bounds")
 FEWSHOT_DEFAULT = {"shots": [1, 5, 10], "draws": 5}
 LCA_DEFAULT = 10
 
@@ -53,6 +55,7 @@ class RunSpec:
     seed: int
     fingerprint: str  # of the stream this scenario and seed give
     evaluators: tuple = ()  # standard_evaluators' arguments: (fewshot or None, lca or None[, continual])
+    checkpoint_every: int | None = None  # steps between checkpoints inside a task-free stream (not in the key)
 
     @property
     def key(self) -> str:
@@ -79,13 +82,14 @@ class Experiment:
     main_table: list[str] | None = None  # metric keys of the main table's columns; None: the report's default
     upper_bounds: list[str] | None = None  # strategy labels never marked best
     continual: dict | None = None  # ContinualEvaluation's settings; None: off
+    checkpoint_every: int | None = None  # steps between checkpoints in task-free streams; None: after each task
 
     def runs(self, fingerprints: dict[tuple[str, int], str]) -> list[RunSpec]:
         """The grid, in a fixed order: seed-major, so early results cover every strategy.
         ``fingerprints[(scenario, seed)]`` is the fingerprint of that stream."""
         # continual evaluation joins the evaluators only when on, so that the keys of earlier runs still match
         evaluators = (self.fewshot, self.lca) + ((self.continual,) if self.continual else ())
-        return [RunSpec(sc, st, seed, fingerprints[sc, seed], evaluators)
+        return [RunSpec(sc, st, seed, fingerprints[sc, seed], evaluators, self.checkpoint_every)
                 for seed in self.seeds for sc in self.scenarios for st in self.strategies]
 
     def definition(self) -> dict:
@@ -176,6 +180,9 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
     if lca is not False:
         lca = check_value("lca", lca, NonNegInt)
     continual = _continual(spec.get("continual", False))
+    checkpoint_every = spec.get("checkpoint_every")
+    if checkpoint_every is not None:
+        checkpoint_every = check_value("checkpoint_every", checkpoint_every, PositiveInt)
     main_table, upper_bounds = _report_fields(spec, strategies)
     out = spec.get("out")
     if out is not None:
@@ -184,7 +191,8 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
     return Experiment(name=name, scenarios=scenarios, strategies=strategies, seeds=seeds, reference=reference,
                       fewshot=fewshot or None, lca=None if lca is False else lca,
                       description=str(spec.get("description", "")), out=out, source=label,
-                      main_table=main_table, upper_bounds=upper_bounds, continual=continual)
+                      main_table=main_table, upper_bounds=upper_bounds, continual=continual,
+                      checkpoint_every=checkpoint_every)
 
 
 def _continual(value) -> dict | None:

@@ -4,8 +4,9 @@ A scenario preset (``scenarios/*.yaml``) names a data ``source``, a ``builder``
 and the builder's fields; ``load_scenario`` turns it into a ``Stream``. Builders
 that generate their own tasks (``sinusoids``) need no source. ``builder:
 mypackage.streams:build`` names a builder of the user's own, a function with the
-signature of ours (``lifelong.scenarios.builders``). Avalanche benchmarks become
-streams through ``lifelong.interop.from_avalanche``.
+signature of ours (``lifelong.scenarios.builders``). The fields ``online`` and
+``boundaries`` make the stream online (``lifelong.scenarios.online``). Avalanche
+benchmarks become streams through ``lifelong.interop.from_avalanche``.
 """
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from pathlib import Path
 from lifelong.config import ConfigError, check_params, defaults, find_preset, import_object, is_import_path, \
     keyword_params, load_yaml, pop_field
 from lifelong.scenarios.builders import BUILDERS, Built
+from lifelong.scenarios.online import BOUNDARIES, present_online
 from lifelong.scenarios.sources import SOURCES, Dataset, from_arrays, from_file
-from lifelong.scenarios.stream import SETTINGS, LazyTask, Stream, StreamInfo, Task, TaskInfo, TensorCache
+from lifelong.scenarios.stream import SETTINGS, LazyTask, Online, Stream, StreamInfo, Task, TaskInfo, TensorCache
 
-__all__ = ["Task", "LazyTask", "TensorCache", "TaskInfo", "Stream", "StreamInfo", "Dataset", "SETTINGS",
-           "load_scenario", "build_stream", "from_arrays", "from_file", "SOURCES", "BUILDERS", "Built"]
+__all__ = ["Task", "LazyTask", "TensorCache", "TaskInfo", "Stream", "StreamInfo", "Online", "Dataset", "SETTINGS",
+           "load_scenario", "build_stream", "from_arrays", "from_file", "SOURCES", "BUILDERS", "BOUNDARIES", "Built"]
 
 
 def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str | Path | None = None,
@@ -54,18 +56,21 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
         if "seed" in spec:
             raise ConfigError("the seed is chosen per run (load_scenario(..., seed=N), --seed), not in the preset",
                               field="seed", value=spec["seed"])
+        online, boundaries = spec.pop("online", None), spec.pop("boundaries", None)
         params = {**defaults(builder), **check_params(builder, spec)}
         built = builder(data, seed, **params)
+        if not isinstance(built, Built):
+            built = Built(built)
+        tasks, presented, presentation = present_online(list(built.tasks), seed, params["setting"], online,
+                                                        boundaries)
     except ConfigError as e:
         raise (e.in_file(file) if file else e) from None
-    if not isinstance(built, Built):
-        built = Built(built)
     n_classes = built.n_classes if built.n_classes is not None else data.n_classes
     # options left off (None) stay out of the definition: existing streams keep their fingerprints
     definition = {**({"source": source} if source is not None else {}), "builder": builder_name,
-                  **{k: v for k, v in params.items() if v is not None}, "seed": seed}
-    return Stream(name=name, setting=params["setting"], tasks=built.tasks, n_classes=n_classes,
-                  definition=definition, held_out=built.held_out)
+                  **{k: v for k, v in params.items() if v is not None}, **presentation, "seed": seed}
+    return Stream(name=name, setting=params["setting"], tasks=tasks, n_classes=n_classes,
+                  definition=definition, held_out=built.held_out, online=presented)
 
 
 def builder_by_name(name: str):

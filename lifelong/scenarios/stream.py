@@ -18,6 +18,8 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from lifelong.config import PositiveInt
+
 SETTINGS = ("class-incremental", "task-incremental", "domain-incremental", "regression")
 
 
@@ -180,17 +182,32 @@ class LazyTask(Task):
                 f"n_train={self._n_train}, device={self.device})")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Online:
+    """How an online stream is presented: every task's training samples once, in the stream's order, in
+    mini-batches of ``batch_size`` (no epochs). In a ``task_free`` stream the learner is not told where
+    tasks begin or end: it gets the batches and nothing else (the evaluators still know the tasks)."""
+
+    batch_size: PositiveInt = 10
+    task_free: bool = True
+
+
 @dataclass(frozen=True)
 class StreamInfo:
     """The shape of a stream, without its data: what a strategy is built from.
 
     ``n_classes`` is the number of network outputs: the label space, or the target's dimension
-    in a regression stream."""
+    in a regression stream. ``online`` says how an online stream is presented (None: task by task)."""
 
     setting: str
     input_shape: tuple[int, ...]
     n_classes: int
     n_tasks: int
+    online: Online | None = None
+
+    @property
+    def task_free(self) -> bool:
+        return self.online is not None and self.online.task_free
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,7 +220,8 @@ class Stream:
 
     ``held_out`` tasks are never trained on: they come from a pool disjoint from the stream's
     (held-out functions or classes), and the few-shot evaluator adapts to them after the stream.
-    In a ``regression`` stream ``n_classes`` is the targets' dimension.
+    In a ``regression`` stream ``n_classes`` is the targets' dimension. An ``online`` stream is
+    learned batch by batch, each task's training samples once in their order (``Online``).
     """
 
     name: str
@@ -212,6 +230,7 @@ class Stream:
     n_classes: int
     definition: Mapping[str, Any] = field(default_factory=dict)
     held_out: tuple[Task, ...] = ()
+    online: Online | None = None
 
     def __post_init__(self):
         if self.setting not in SETTINGS:
@@ -249,7 +268,7 @@ class Stream:
 
     @property
     def info(self) -> StreamInfo:
-        return StreamInfo(self.setting, self.input_shape, self.n_classes, len(self.tasks))
+        return StreamInfo(self.setting, self.input_shape, self.n_classes, len(self.tasks), self.online)
 
     def task_info(self, i: int) -> TaskInfo:
         """What the setting lets a learner know about task ``i`` when predicting."""

@@ -13,7 +13,9 @@ naming a field the method would ignore is refused.
 * ``WithOptimizer`` (``optimizer``, ``lr``, ``momentum``, ``weight_decay``): ``new_optimizer``.
 * ``FineTuning`` (``adapt_steps``, ``adapt_lr``): few-shot ``adapt`` by fine-tuning a copy.
 * ``MiniBatchStrategy`` (``batch_size``): the epoch / mini-batch loop over each task's tensors,
-  indexed in place; ``update`` learns one mini-batch.
+  indexed in place; ``update`` learns one mini-batch. In an online stream the run hands it the
+  stream's batches instead (``learn_batch``), each learned by one ``update``: ``epochs`` and
+  ``batch_size`` then play no part.
 * ``SGDStrategy``, all of them: ``update`` is an optimizer step on ``training_step``'s loss. A method
   overrides the least it can: ``training_step`` (EWC adds a penalty, replay mixes in a memory batch),
   ``training_data``, or the hooks ``before_task`` / ``after_task``.
@@ -50,6 +52,13 @@ class Strategy:
     #: only, which load without unpickling code. A run of one that is not saves no checkpoint, so a
     #: killed run of it starts again from its first task.
     checkpointable = True
+    #: Whether the method must be told where tasks begin and end (it refuses a task-free stream). One
+    #: that learns without them says so (False) and states in its docstring where it uses them when
+    #: a stream gives them.
+    needs_boundaries = True
+    #: Whether the method can learn an online stream, batch by batch (``learn_batch``); one that is
+    #: not learns whole tasks only, and refuses online streams.
+    learns_online = False
 
     def setup(self, info: StreamInfo, *, seed: int = 0, device="cpu") -> None:
         """Build the learner for a stream of this shape, from scratch."""
@@ -59,6 +68,17 @@ class Strategy:
         """Learn one task of the stream; call ``on_step(loss)`` after each optimisation step, when given
         (the run's step channel: learning-curve and continual evaluators listen to it)."""
         raise NotImplementedError
+
+    def learn_batch(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        """Online streams: learn one incoming mini-batch (its samples are seen once) and return the loss
+        of the step taken; ``t`` holds the task labels in a task-incremental stream."""
+        raise NotImplementedError
+
+    def begin_task(self, task: Task) -> None:
+        """Online streams that announce their boundaries: ``task`` begins (its batches follow)."""
+
+    def end_task(self, task: Task) -> None:
+        """Online streams that announce their boundaries: ``task``'s last batch has been learned."""
 
     def predict(self, x: torch.Tensor, info: TaskInfo) -> torch.Tensor:
         """Predicted labels for a batch of inputs of a task described by ``info`` (in a regression
@@ -84,9 +104,16 @@ class Strategy:
 
     def check_setting(self, info: StreamInfo) -> None:
         """Refuse, with one line, a stream this method cannot learn."""
+        name, value = type(self).__name__, getattr(self, "name", type(self).__name__.lower())
         if info.setting == "regression" and not self.handles_regression:
-            raise ConfigError(f"{type(self).__name__} is a classification method and cannot learn a regression "
-                              "stream", field="strategy", value=getattr(self, "name", type(self).__name__.lower()))
+            raise ConfigError(f"{name} is a classification method and cannot learn a regression stream",
+                              field="strategy", value=value)
+        if info.online is not None and not self.learns_online:
+            raise ConfigError(f"{name} learns whole tasks, several epochs each, and cannot learn an online stream",
+                              field="strategy", value=value)
+        if info.task_free and self.needs_boundaries:
+            raise ConfigError(f"{name} needs to be told where tasks begin and end, and cannot learn a task-free "
+                              "stream", field="strategy", value=value)
 
 
 class NetworkStrategy(Strategy):
@@ -115,6 +142,7 @@ class NetworkStrategy(Strategy):
         self.net = self.new_net(seed)
         self.seen = torch.zeros(info.n_classes, dtype=torch.bool, device=self.device)
         self.task_masks = torch.zeros(0, info.n_classes, dtype=torch.bool, device=self.device)
+        self.opt, self.opt_state = None, None  # the optimizer, and (online, after a resume) its saved state
 
     def new_net(self, seed: int) -> torch.nn.Module:
         """A freshly initialised network, its weights drawn from ``seed`` alone."""
@@ -165,6 +193,32 @@ class NetworkStrategy(Strategy):
     def after_task(self, task: Task) -> None:
         pass
 
+    # --- online streams ---------------------------------------------------------------
+
+    def begin_task(self, task: Task) -> None:
+        """The task's classes become known (``before_task``), and its batches get a fresh optimizer."""
+        self.before_task(task)
+        self.opt = None
+
+    def end_task(self, task: Task) -> None:
+        self.after_task(task)
+
+    def see_labels(self, y: torch.Tensor) -> None:
+        """The classes of an incoming batch become predictable: how a task-free learner learns the label
+        space as it goes."""
+        if not self.regression:
+            self.seen[y] = True
+
+    def online_optimizer(self, params) -> torch.optim.Optimizer:
+        """The optimizer of an online stream: made at the first batch (of the stream when it is
+        task-free, else of each task) and, after a resume, restored to the state the checkpoint saved."""
+        if self.opt is None:
+            self.opt = self.new_optimizer(params)
+            if self.opt_state is not None:
+                self.opt.load_state_dict(self.opt_state)
+                self.opt_state = None
+        return self.opt
+
     # --- predicting -------------------------------------------------------------------
 
     def prediction_mask(self, info: TaskInfo):
@@ -203,12 +257,15 @@ class NetworkStrategy(Strategy):
         for a in self.state_attrs:
             value = getattr(self, a)
             state[a] = value.state_dict() if hasattr(value, "state_dict") else value
+        if self.info.online is not None and self.opt is not None:  # a checkpoint inside an online task
+            state["opt"] = self.opt.state_dict()
         return copy.deepcopy(state)
 
     def load_state_dict(self, state: dict) -> None:
         state = copy.deepcopy(state)
         self.net.load_state_dict(state.pop("net"))
         self.generator.set_state(state.pop("generator"))
+        self.opt, self.opt_state = None, state.pop("opt", None)
         for a in self.state_attrs:
             if hasattr(getattr(self, a, None), "load_state_dict"):
                 getattr(self, a).load_state_dict(state[a])
@@ -264,6 +321,8 @@ class MiniBatchStrategy(NetworkStrategy):
     mini-batches of ``batch_size``, each learned by ``update``. The loop takes ``self.opt`` from
     ``new_optimizer`` (``WithOptimizer``'s, or the method's)."""
 
+    learns_online = True  # unless its training data are more than the incoming samples (``training_data``)
+
     def __init__(self, *, batch_size: PositiveInt = 32, **kwargs):
         super().__init__(**kwargs)
         self.batch_size = batch_size
@@ -284,6 +343,12 @@ class MiniBatchStrategy(NetworkStrategy):
             if not math.isfinite(loss.item()):
                 raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
         self.after_task(task)
+
+    def learn_batch(self, x, y, t=None) -> torch.Tensor:
+        """Online: one ``update`` on the incoming batch, with the stream's optimizer."""
+        self.see_labels(y)
+        self.opt = self.online_optimizer(self.net.parameters())
+        return self.update(x, y, t, 0)
 
     def update(self, x, y, t, epoch: int) -> torch.Tensor:
         """Learn one mini-batch (``t``: per-sample task labels, or None); returns its loss."""

@@ -10,6 +10,8 @@ class Cumulative(SGDStrategy):
     Unbounded memory: a reference point, not a continual learner.
     """
 
+    learns_online = False  # it trains on all the data seen so far, not the incoming batch
+
     state_attrs = SGDStrategy.state_attrs + ("past",)
 
     def setup(self, info, *, seed=0, device="cpu"):

@@ -14,8 +14,10 @@ class DER(Rehearsal, SGDStrategy):
     logits ``z`` the network gave it at that step (before the update): the targets are sampled
     along the optimisation trajectory. Every epoch offers the task's samples again, as the
     authors' code does. ``z`` are raw outputs over every class; task-incremental masks apply to
-    the cross-entropy only.
+    the cross-entropy only. As in the paper (general continual learning), it uses no task boundary.
     """
+
+    needs_boundaries = False
 
     def __init__(self, *, alpha: NonNegFloat = 5.0, **kwargs):
         super().__init__(**kwargs)

@@ -3,10 +3,11 @@ Reducing Abrupt Representation Change in Online Continual Learning")."""
 import torch
 import torch.nn.functional as F
 
-from lifelong.strategies.replay import Replay
+from lifelong.strategies.base import SGDStrategy
+from lifelong.strategies.rehearsal import Rehearsal
 
 
-class ERACE(Replay):
+class ERACE(Rehearsal, SGDStrategy):
     """Replay with the incoming and memory losses kept apart and masked differently.
 
     The incoming batch's cross-entropy is taken over the classes present in that batch only,
@@ -14,10 +15,12 @@ class ERACE(Replay):
     change of old representations); the memory batch's cross-entropy is taken over every class
     seen so far (task-incremental: its task's classes), where old and new classes compete.
     As in the paper, every incoming batch is then offered to the reservoir, so the memory
-    holds the current task too.
+    holds the current task too. It needs no task boundary: in a task-free stream the classes seen
+    so far are those of the batches learned.
     """
 
     handles_regression = False
+    needs_boundaries = False
 
     def training_step(self, x, y, t):
         present = torch.zeros(self.info.n_classes, dtype=torch.bool, device=self.device)
@@ -29,6 +32,3 @@ class ERACE(Replay):
             loss = loss + F.cross_entropy(out, m["y"])
         self.remember(x, y, t)
         return loss
-
-    def after_task(self, task):
-        pass  # the memory was filled during training, not at the task's end as in Replay

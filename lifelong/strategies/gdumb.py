@@ -17,6 +17,8 @@ class GDumb(Rehearsal, SGDStrategy):
     reseeded the same way, so the network depends on nothing but the memory and the seed.
     """
 
+    learns_online = False  # it trains on its memory alone, not the incoming batch
+
     handles_regression = False
 
     def new_memory(self):

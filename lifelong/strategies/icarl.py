@@ -37,6 +37,8 @@ class ICaRL(SGDStrategy):
     incremental ones bring no new classes after the first task, so iCaRL refuses them.
     """
 
+    learns_online = False  # it trains on each task's data and the exemplars, not the incoming batch
+
     handles_regression = False
 
     state_attrs = SGDStrategy.state_attrs + ("exemplars", "class_means")

@@ -10,6 +10,7 @@ whatever the method, so budgets compare), each sample a set of named tensors (``
 * ``BalancedMemory``: an equal share per group (class, or regression task), each a random subset.
 * ``GreedyBalancedMemory``: GDumb's greedy class-balanced sampler.
 * ``PrototypeMemory``: a per-class reservoir of exemplars and the prototypes computed from them.
+* ``SlotMemory``: fills up in order, then changes only where its owner replaces a slot (GSS).
 """
 from __future__ import annotations
 
@@ -58,9 +59,12 @@ class ReservoirMemory:
         self.n_seen += n
         self.n_stored = min(self.size, self.n_seen)
 
-    def sample(self, n: int, generator: torch.Generator) -> Batch:
-        """``n`` stored samples drawn uniformly with replacement."""
-        idx = torch.randint(self.n_stored, (n,), generator=generator, device=self.device)
+    def sample(self, n: int, generator: torch.Generator, replace: bool = True) -> Batch:
+        """``n`` stored samples drawn uniformly with replacement, or without it (then at most all of them)."""
+        if replace:
+            idx = torch.randint(self.n_stored, (n,), generator=generator, device=self.device)
+        else:
+            idx = torch.randperm(self.n_stored, generator=generator, device=self.device)[:n]
         return {k: v[idx] for k, v in self.data.items()}
 
     def stored(self) -> Batch:
@@ -71,6 +75,48 @@ class ReservoirMemory:
 
     def load_state_dict(self, state: dict) -> None:
         self.data, self.n_stored, self.n_seen = dict(state["data"]), state["n_stored"], state["n_seen"]
+
+
+class SlotMemory:
+    """Samples in numbered slots: ``add`` fills the free ones in order (what does not fit is left out),
+    ``replace`` overwrites chosen slots; the method decides which (GSS-greedy's gradient scores)."""
+
+    def __init__(self, size: int, device):
+        self.size, self.device = size, torch.device(device)
+        self.data: Batch = {}
+        self.n_stored = 0
+
+    def __len__(self) -> int:
+        return self.n_stored
+
+    def add(self, generator: torch.Generator | None = None, **batch: torch.Tensor) -> int:
+        """Store samples in the free slots, in order; returns how many were stored."""
+        if not self.data:
+            self.data = {k: torch.zeros((self.size, *v.shape[1:]), dtype=v.dtype, device=self.device)
+                         for k, v in batch.items()}
+        n = min(self.size - self.n_stored, len(next(iter(batch.values()))))
+        for k, v in batch.items():
+            self.data[k][self.n_stored:self.n_stored + n] = v[:n]
+        self.n_stored += n
+        return n
+
+    def replace(self, slots: torch.Tensor, **batch: torch.Tensor) -> None:
+        for k, v in batch.items():
+            self.data[k][slots] = v.to(self.data[k].dtype)
+
+    def sample(self, n: int, generator: torch.Generator) -> Batch:
+        """``n`` stored samples drawn uniformly with replacement."""
+        idx = torch.randint(self.n_stored, (n,), generator=generator, device=self.device)
+        return {k: v[idx] for k, v in self.data.items()}
+
+    def stored(self) -> Batch:
+        return {k: v[: self.n_stored] for k, v in self.data.items()}
+
+    def state_dict(self) -> dict:
+        return {"data": dict(self.data), "n_stored": self.n_stored}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.data, self.n_stored = dict(state["data"]), state["n_stored"]
 
 
 class BalancedMemory:
