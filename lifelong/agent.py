@@ -96,7 +96,7 @@ class Agent(FineTuning, EpisodicLearner):
         """Online: a meta-step on episodes from the incoming batch and the exemplars, then the batch
         is offered to the memory."""
         self.see_labels(y)
-        self.opt = self.online_optimizer(self.meta_parameters())
+        self.online_optimizer(self.meta_parameters())
         old = self.memory.stored()
         pool = (torch.cat([x, old["x"]]), torch.cat([y, old["y"]])) if old else (x, y)
         loss = self.outer_step(self.episodes(*pool, None))
@@ -105,7 +105,7 @@ class Agent(FineTuning, EpisodicLearner):
 
     def begin_task(self, task):
         NetworkStrategy.before_task(self, task)  # the task's classes; its samples join the memory as they come
-        self.opt = None
+        self.opt = self.opt_state = None
 
     def outer_loss(self, params, episodes):
         """The mean query loss over a batch of episodes, the inner loop vmapped over them."""

@@ -14,6 +14,7 @@ from lifelong.evaluation import ContinualEvaluation
 from lifelong.evaluation import continual_metrics as cm
 from lifelong.events import Observer
 from lifelong.experiment.checkpoint import MemoryCheckpointer
+from lifelong.experiment.store import Store
 from lifelong.scenarios import Task, build_stream, from_arrays
 from lifelong.scenarios.online import gradual
 from lifelong.strategies import Strategy
@@ -224,9 +225,66 @@ def test_the_cli_refuses_in_one_line(capsys):
     assert len(err.splitlines()) == 1 and "task-free" in err and "ewc" in err
 
 
-def test_checkpoint_every_needs_a_task_free_stream():
+@pytest.mark.parametrize("name", ["online-er", "agent"])
+def test_an_online_run_with_boundaries_resumes_after_a_task(name):
+    stream = ll.load_scenario("split-digits", online={"task_free": False}, n_tasks=3)
+    overrides = {"model": "mlp", **({"optimizer": "adam", "lr": 0.001} if name != "agent" else {})}
+    full, saved = ll.run(ll.load_strategy(name, **overrides), stream, seed=1), MemoryCheckpointer()
+    ll.run(ll.load_strategy(name, **overrides), stream, seed=1, checkpointer=saved)
+    saved.resume_after = 0  # each task gets a fresh optimizer, also after a resume
+    resumed = ll.run(ll.load_strategy(name, **overrides), stream, seed=1, checkpointer=saved)
+    assert resumed.accuracy_matrix == full.accuracy_matrix and resumed.metrics == full.metrics
+
+
+def test_checkpoint_every_needs_a_task_free_stream(tmp_path, capsys):
     with pytest.raises(ValueError, match="task-free"):
         ll.run(fast("naive"), ll.load_scenario("split-digits", n_tasks=2), checkpoint_every=5)
+    exp = tmp_path / "e.yaml"
+    exp.write_text("name: e\nscenarios: [split-digits]\nstrategies: [naive]\nseeds: 1\ncheckpoint_every: 50\n")
+    assert main(["compare", str(exp), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "checkpoint_every" in err[-1] and "task-free" in err[-1] and not (tmp_path / "out").exists()
+
+
+class Killed(Exception):
+    pass
+
+
+class KillAt(Observer):
+    """Stops the run at its ``at``-th step, as a kill would (it keeps no state in checkpoints)."""
+
+    def __init__(self, at):
+        self.at, self.steps = at, 0
+
+    def on_step(self, ctx, task, step, loss):
+        self.steps += 1
+        if self.steps == self.at:
+            raise Killed
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def test_a_run_killed_inside_a_task_resumes_from_the_store_losing_at_most_checkpoint_every(digits_online, tmp_path):
+    store = Store(tmp_path / "runs.sqlite")
+    store.create({"name": "kill"})
+
+    def run(kill_at):
+        evaluators = [ContinualEvaluation(every=5, subset=30), KillAt(kill_at)]
+        return ll.run(fast("online-er"), digits_online, seed=0, evaluators=evaluators,
+                      checkpointer=store.checkpointer("k"), checkpoint_every=20)
+
+    with pytest.raises(Killed):
+        run(kill_at=75)  # inside the second task: the first has 57 batches
+    saved = store.load_checkpoint("k")
+    assert (saved.next_task, saved.next_batch) == (1, 3)  # step 60, the last multiple of 20 before the kill
+    resumed = run(kill_at=0)
+    plain = ll.run(fast("online-er"), digits_online, seed=0, evaluators=[ContinualEvaluation(every=5, subset=30)])
+    assert resumed.accuracy_matrix == plain.accuracy_matrix and resumed.metrics == plain.metrics
+    assert resumed.extra == plain.extra
 
 
 # --- every online learner: it learns, and a run killed inside a task resumes to the same numbers ----

@@ -198,7 +198,7 @@ class NetworkStrategy(Strategy):
     def begin_task(self, task: Task) -> None:
         """The task's classes become known (``before_task``), and its batches get a fresh optimizer."""
         self.before_task(task)
-        self.opt = None
+        self.opt = self.opt_state = None
 
     def end_task(self, task: Task) -> None:
         self.after_task(task)
@@ -347,7 +347,7 @@ class MiniBatchStrategy(NetworkStrategy):
     def learn_batch(self, x, y, t=None) -> torch.Tensor:
         """Online: one ``update`` on the incoming batch, with the stream's optimizer."""
         self.see_labels(y)
-        self.opt = self.online_optimizer(self.net.parameters())
+        self.online_optimizer(self.net.parameters())
         return self.update(x, y, t, 0)
 
     def update(self, x, y, t, epoch: int) -> torch.Tensor:
