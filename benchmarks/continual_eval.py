@@ -12,7 +12,7 @@ task, trained two ways in one process, interleaved over ``--repeats`` rounds:
 2. Avalanche's ``Replay`` on the same tensors and initial weights, with ``eval_every=10,
    peval_mode="iteration"`` and, as eval streams, the test sets of the experiences seen so far (the
    same samples: ``split-mnist`` has 200 test images a task, under the 1,000-sample subset), with
-   an accuracy metric per experience and no loggers.
+   an accuracy metric per experience, no loggers, and lifelong's evaluation batch size.
 
 Each framework's evaluation time is measured directly, by a stopwatch around the function its
 periodic evaluation calls (lifelong: the evaluator's ``_evaluate``; Avalanche: ``strategy.eval``);
@@ -43,6 +43,7 @@ from torch import nn  # noqa: E402
 
 import lifelong as ll  # noqa: E402
 from lifelong.evaluation import ContinualEvaluation  # noqa: E402
+from lifelong.evaluation.measures import EVAL_BATCH  # noqa: E402
 from lifelong.events import Events, RunContext  # noqa: E402
 
 EVERY, SUBSET, SEED = 10, 1000, 0
@@ -99,7 +100,7 @@ def avalanche_way(stream, net: nn.Module, epochs: int) -> tuple[float, float]:
         net = copy.deepcopy(net)
         torch.manual_seed(SEED)
         strategy = Replay(net, torch.optim.Adam(net.parameters(), lr=0.001), nn.CrossEntropyLoss(), mem_size=200,
-                          train_mb_size=32, train_epochs=epochs, eval_mb_size=2048, device="cpu",
+                          train_mb_size=32, train_epochs=epochs, eval_mb_size=EVAL_BATCH, device="cpu",
                           evaluator=EvaluationPlugin(accuracy_metrics(experience=True), loggers=[]),
                           eval_every=EVERY, peval_mode="iteration")
         watch = strategy.eval = Stopwatch(strategy.eval)  # what its periodic evaluation calls

@@ -58,6 +58,19 @@ class RunContext:
         x, y = (t.x_test, t.y_test) if data is None else data
         return self.measure.score(self.strategy, x, y, self.stream.task_info(task))
 
+    def scores(self, tasks: Sequence[int], data: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[float]:
+        """The learner's scores on inputs and targets ``data[i]`` of the stream's task ``tasks[i]`` (e.g.
+        test subsets), as ``score`` gives them; the tasks the setting describes alike (all of them, but in
+        a task-incremental stream) are predicted together, in fuller batches."""
+        infos = [self.stream.task_info(t) for t in tasks]
+        out: list = [None] * len(tasks)
+        for info in dict.fromkeys(infos):
+            same = [i for i, other in enumerate(infos) if other == info]
+            x, y = (torch.cat([data[i][k] for i in same]) for k in (0, 1))
+            for i, s in zip(same, self.measure.scores(self.strategy, x, y, info, [len(data[i][1]) for i in same])):
+                out[i] = s
+        return out
+
     def generator(self, *parts: int) -> torch.Generator:
         """A CPU generator seeded from the run's seed and up to three integers (e.g. a task's position,
         a K, a draw): an evaluator's random choices depend on the run's seed only, and are the same

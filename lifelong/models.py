@@ -16,6 +16,7 @@ import contextlib
 import math
 from typing import Annotated, Iterator
 
+import torch
 from torch import nn
 
 from lifelong.config import ConfigError, PositiveInt, import_object, is_import_path
@@ -35,14 +36,28 @@ ModelName = Annotated[str, _ModelChoice()]
 
 @contextlib.contextmanager
 def evaluating(net: nn.Module) -> Iterator[nn.Module]:
-    """``net`` in eval mode for the block (BatchNorm's running statistics used, dropout off), then back
-    in the mode it was in."""
+    """``net`` in eval mode for the block (BatchNorm's running statistics used, dropout off), its 4-D
+    weights in the channels-last layout, then back in the mode and layout it was in. Channels-last
+    2-D convolutions and pooling run about 3x faster on a CPU than the default layout (see
+    benchmarks/continual_eval.py); their outputs agree with it to float rounding (≈1e-7)."""
     was_training = net.training
+    images = any(p.dim() == 4 for p in net.parameters())
     net.eval()
+    if images:
+        _relayout(net, torch.channels_last)
     try:
         yield net
     finally:
+        if images:
+            _relayout(net, torch.contiguous_format)
         net.train(was_training)
+
+
+def _relayout(net: nn.Module, memory_format) -> None:
+    """The weights' layout changed in place, as normal tensors even under inference mode (the network
+    trains on afterwards)."""
+    with torch.inference_mode(False), torch.no_grad():
+        net.to(memory_format=memory_format)
 
 
 class Net(nn.Module):

@@ -11,7 +11,7 @@ from lifelong.evaluation import ContinualEvaluation
 from lifelong.evaluation import continual_metrics as cm
 from lifelong.experiment.checkpoint import MemoryCheckpointer
 from lifelong.experiment.spec import load_experiment
-from lifelong.models import evaluating
+from lifelong.models import build_model, evaluating
 
 from conftest import fast
 
@@ -115,6 +115,20 @@ def test_evaluating_restores_the_mode_it_found():
         with evaluating(net):
             assert not net.training
         assert net.training is mode
+
+
+def test_a_cnn_predicts_in_channels_last_as_it_would_otherwise_and_trains_on_afterwards():
+    net = build_model("cnn", (1, 8, 8), 4)
+    x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        plain = net.eval()(x)
+        with evaluating(net):
+            assert net.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+            fast_out = net(x)
+    assert torch.allclose(fast_out, plain, atol=1e-6) and (fast_out.argmax(1) == plain.argmax(1)).all()
+    assert all(p.is_contiguous() and not p.is_inference() for p in net.parameters())
+    net.train()
+    torch.nn.functional.cross_entropy(net(x), torch.zeros(16, dtype=torch.long)).backward()  # no inference tensors
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -71,8 +71,9 @@ class ContinualEvaluation(Evaluator):
             self._evaluate(ctx)
 
     def _evaluate(self, ctx) -> None:
-        for task in range(self.learning + 1):
-            self.curve.append((self.step, task, ctx.score(task, self._subset(ctx, task))))
+        tasks = range(self.learning + 1)
+        for task, score in zip(tasks, ctx.scores(tasks, [self._subset(ctx, t) for t in tasks])):
+            self.curve.append((self.step, task, score))
 
     def _subset(self, ctx, task: int):
         if task not in self._subsets:
