@@ -293,7 +293,8 @@ def test_a_run_killed_inside_a_task_resumes_from_the_store_losing_at_most_checkp
 @pytest.mark.parametrize("name", ONLINE_LEARNERS)
 def test_online_learners_learn_and_resume_inside_a_task(name, digits_online):
     def run(checkpointer=None):
-        strategy = ll.load_strategy(name, model="mlp", **({"optimizer": "adam", "lr": 0.001} if name != "agent" else {}))
+        adam = {"optimizer": "adam", "lr": 0.001} if name != "agent" else {}  # Adam: its state must resume too
+        strategy = ll.load_strategy(name, model="mlp", **adam)
         return ll.run(strategy, digits_online, seed=3, evaluators=[ContinualEvaluation(every=9, subset=40)],
                       checkpointer=checkpointer, checkpoint_every=None if checkpointer is None else 16)
 

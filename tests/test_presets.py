@@ -3,14 +3,17 @@ boundaries); the backbones fit every data source."""
 import pytest
 
 import lifelong as ll
-from lifelong.config import ConfigError, list_presets
+from lifelong.config import ConfigError, find_preset, list_presets, load_yaml
 from lifelong.models import resolve
 
 SCENARIOS = [name for name, _ in list_presets("scenarios")]
+ONLINE = {name for name in SCENARIOS if "online" in load_yaml(find_preset("scenarios", name))}
+# tests/test_online.py runs the online learners (replay among them) on online streams
+PAIRS = [(sc, st) for sc in SCENARIOS for st in ("naive", "joint", "replay", "ewc") if (sc, st) not in
+         {(o, "replay") for o in ONLINE}]
 
 
-@pytest.mark.parametrize("strategy", ["naive", "joint", "replay", "ewc"])
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario, strategy", PAIRS)
 def test_preset_pair_runs(scenario, strategy):
     stream = ll.load_scenario(scenario, seed=0, n_tasks=2)
     if stream.info.task_free and strategy in ("joint", "ewc"):  # whole tasks; told the boundaries

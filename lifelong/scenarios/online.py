@@ -108,7 +108,8 @@ def _with_training(task: Task, parts: list[tuple[Task, torch.Tensor]], rng: np.r
     return replace(task, x_train=x, y_train=y, metadata=dict(task.metadata))
 
 
-def present_online(tasks: list[Task], seed: int, setting: str, online, boundaries) -> tuple[list[Task], Online | None, dict]:
+def present_online(tasks: list[Task], seed: int, setting: str, online,
+                   boundaries) -> tuple[list[Task], Online | None, dict]:
     """The tasks as the preset's ``online`` and ``boundaries`` fields present them, the stream's
     ``Online`` (None when the stream is not online) and the fields' resolved values for the stream's
     definition (none when both are left off, so that other streams keep their fingerprints)."""
