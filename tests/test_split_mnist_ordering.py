@@ -1,8 +1,10 @@
 """The literature's robust ordering on Split MNIST, class-incremental, 5 tasks, 3 seeds
 (van de Ven et al.): fine-tuning ≪ replay < joint; and the lifelong agent above replay at the same
 200-sample memory. Uses the presets as shipped. Replay and the agent, whose comparison is a mean over
-seeds, run 3 seeds; fine-tuning and joint, an order of magnitude below and above the others, run one
-(joint alone would take as long as the other three strategies together)."""
+seeds, run 3 seeds; fine-tuning and joint, an order of magnitude below and above the others, run one. Joint's
+accuracy after the last task is that of one network trained on the five tasks at once (it retrains
+from scratch at every task), so it runs on Split MNIST as one task of the ten digits: the same
+training and test data at a third of the cost."""
 import pytest
 
 import lifelong as ll
@@ -10,10 +12,14 @@ import lifelong as ll
 SEEDS = {"naive": (0,), "replay": (0, 1, 2), "joint": (0,), "agent": (0, 1, 2)}
 
 
+def stream(name: str, seed: int):
+    return ll.load_scenario("split-mnist", seed=seed, **({"n_tasks": 1} if name == "joint" else {}))
+
+
 @pytest.fixture(scope="module")
 def runs():
-    return {name: [ll.run(ll.load_strategy(name), ll.load_scenario("split-mnist", seed=s), seed=s).metrics
-                   for s in seeds] for name, seeds in SEEDS.items()}
+    return {name: [ll.run(ll.load_strategy(name), stream(name, s), seed=s).metrics for s in seeds]
+            for name, seeds in SEEDS.items()}
 
 
 @pytest.fixture(scope="module")
