@@ -50,7 +50,8 @@ from torch.func import functional_call, vmap
 from lifelong.config import Choice, NonNegInt, PositiveFloat, PositiveInt
 from lifelong.meta.core import adapt
 from lifelong.meta.prototypes import prototypical_loss
-from lifelong.strategies.base import FineTuning, NetworkStrategy
+from lifelong.strategies.base import NetworkStrategy
+from lifelong.strategies.mixins import FineTuning
 from lifelong.strategies.episodic import EpisodicLearner, feature_params
 from lifelong.strategies.memory import PrototypeMemory
 
@@ -145,7 +146,7 @@ class Agent(FineTuning, EpisodicLearner):
     def fine_tune(self, x, y, info):
         """``adapt`` = a copy, then this: inner steps on the support from the meta-learned θ, then
         prototypes (the support's class means for its classes, the exemplars' for the others)."""
-        self.seen[y.unique()] = True
+        self.see_labels(y)
         net = self.net.features
         fast = self.inner_loop(dict(net.named_parameters()), x, y, self.adapt_steps, self.adapt_lr or self.inner_lr)
         with torch.no_grad():

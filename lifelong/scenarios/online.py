@@ -86,14 +86,12 @@ def whole_batches(tasks: list[Task], batch_size: int) -> list[Task]:
     """Every task but the last with a whole number of batches: the samples left over after a task's last
     full batch start the next task instead, so that no short batch tells a task-free learner where a
     task ends."""
-    out, carried = [], None
+    out, carried = [], []
     for i, task in enumerate(tasks):
-        parts = ([] if carried is None else [carried]) + [(task, torch.arange(task.n_train))]
-        x = torch.cat([t.x_train[rows] for t, rows in parts])
-        y = torch.cat([t.y_train[rows] for t, rows in parts])
-        keep = len(y) if i == len(tasks) - 1 else len(y) - len(y) % batch_size
-        out.append(replace(task, x_train=x[:keep], y_train=y[:keep], metadata=dict(task.metadata)))
-        carried = (replace(task, x_train=x, y_train=y), torch.arange(keep, len(y)))
+        merged = _with_training(task, carried + [(task, torch.arange(task.n_train))])
+        keep = merged.n_train if i == len(tasks) - 1 else merged.n_train - merged.n_train % batch_size
+        out.append(_with_training(merged, [(merged, torch.arange(keep))]))
+        carried = [(merged, torch.arange(keep, merged.n_train))]
     return out
 
 

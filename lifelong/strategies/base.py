@@ -10,7 +10,8 @@ naming a field the method would ignore is refused.
 
 * ``NetworkStrategy`` (``model``, ``model_args``, ``epochs``): the network, the task masks,
   prediction among the classes the setting allows, the state.
-* ``WithOptimizer`` (``optimizer``, ``lr``, ``momentum``, ``weight_decay``): ``new_optimizer``.
+* ``WithOptimizer`` (``optimizer``, ``lr``, ``momentum``, ``weight_decay``): ``new_optimizer`` (in
+  ``lifelong.strategies.mixins``, with ``FineTuning``).
 * ``FineTuning`` (``adapt_steps``, ``adapt_lr``): few-shot ``adapt`` by fine-tuning a copy.
 * ``MiniBatchStrategy`` (``batch_size``): the epoch / mini-batch loop over each task's tensors,
   indexed in place; ``update`` learns one mini-batch. In an online stream the run hands it the
@@ -24,14 +25,15 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Annotated, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from lifelong.config import ConfigError, keyword_params, Choice, Fraction, NonNegFloat, PositiveFloat, PositiveInt
+from lifelong.config import ConfigError, keyword_params, PositiveInt
 from lifelong.models import ModelName, build_model, evaluating
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
+from lifelong.strategies.mixins import FineTuning, WithOptimizer
 
 
 StepHook = Callable[[torch.Tensor], None]  # the run's step channel: called with each step's loss
@@ -271,49 +273,6 @@ class NetworkStrategy(Strategy):
                 getattr(self, a).load_state_dict(state[a])
             else:
                 setattr(self, a, state[a])
-
-
-class WithOptimizer:
-    """The torch optimizer a method trains with (a mix-in of ``NetworkStrategy``)."""
-
-    def __init__(self, *, optimizer: Annotated[str, Choice("sgd", "adam")] = "sgd", lr: PositiveFloat = 0.01,
-                 momentum: Fraction = 0.0, weight_decay: NonNegFloat = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
-
-    def new_optimizer(self, params, lr: float | None = None) -> torch.optim.Optimizer:
-        lr = lr or self.lr
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=lr, weight_decay=self.weight_decay)
-        return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay)
-
-
-class FineTuning:
-    """Few-shot adaptation by fine-tuning a copy (a mix-in of ``NetworkStrategy``; ``new_optimizer``
-    comes from ``WithOptimizer`` or the method)."""
-
-    def __init__(self, *, adapt_steps: PositiveInt = 20, adapt_lr: PositiveFloat | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.adapt_steps, self.adapt_lr = adapt_steps, adapt_lr
-
-    def adapt(self, x, y, info: TaskInfo) -> "NetworkStrategy":
-        """A copy fine-tuned on the support set (``fine_tune``); this learner is left as it was."""
-        adapted = copy.deepcopy(self)
-        adapted.fine_tune(x, y, info)
-        return adapted
-
-    def fine_tune(self, x, y, info: TaskInfo) -> None:
-        """``adapt_steps`` full-batch steps of ``new_optimizer`` at ``adapt_lr`` (None: the training
-        ``lr``) on a support set, whose classes become predictable."""
-        if not self.regression:
-            self.seen[y.unique()] = True
-        loss_fn = self.masked_loss(self.prediction_mask(info))
-        opt = self.new_optimizer(self.net.parameters(), lr=self.adapt_lr)
-        for _ in range(self.adapt_steps):
-            loss = loss_fn(self.net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
 
 
 class MiniBatchStrategy(NetworkStrategy):

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from lifelong.config import Fraction, PositiveFloat
 from lifelong.models import evaluating
-from lifelong.strategies.base import MiniBatchStrategy, SGDStrategy, WithOptimizer
+from lifelong.strategies.base import MiniBatchStrategy, SGDStrategy
+from lifelong.strategies.mixins import WithOptimizer
 from lifelong.strategies.memory import PrototypeMemory
 from lifelong.strategies.rehearsal import Rehearsal
 
@@ -113,7 +114,7 @@ class CoPE(Rehearsal, WithOptimizer, MiniBatchStrategy):
 
     def adapt(self, x, y, info):
         adapted = copy.deepcopy(self)
-        adapted.seen[y.unique()] = True
+        adapted.see_labels(y)
         with torch.no_grad(), evaluating(adapted.net):
             z = adapted.embed(x)
         for c in y.unique():

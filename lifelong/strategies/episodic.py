@@ -34,7 +34,8 @@ from lifelong.config import Choice, NonNegInt, PositiveFloat, PositiveInt
 from lifelong.meta import core
 from lifelong.meta.episodes import classification_episodes, episode_cross_entropy, regression_episodes
 from lifelong.meta.prototypes import class_means
-from lifelong.strategies.base import NetworkStrategy, NonFiniteLoss, WithOptimizer
+from lifelong.strategies.base import NetworkStrategy, NonFiniteLoss
+from lifelong.strategies.mixins import WithOptimizer
 from lifelong.strategies.memory import BalancedMemory
 
 

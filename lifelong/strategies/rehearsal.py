@@ -15,7 +15,8 @@ import torch
 from torch.func import functional_call
 
 from lifelong.config import NonNegInt, PositiveFloat
-from lifelong.strategies.base import FineTuning, MiniBatchStrategy, NetworkStrategy
+from lifelong.strategies.base import MiniBatchStrategy, NetworkStrategy
+from lifelong.strategies.mixins import FineTuning
 from lifelong.strategies.memory import ReservoirMemory
 
 

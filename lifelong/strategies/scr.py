@@ -11,7 +11,8 @@ from lifelong.augmentation import random_resized_crop
 from lifelong.config import PositiveFloat, PositiveInt
 from lifelong.meta.prototypes import class_means, distances
 from lifelong.models import evaluating
-from lifelong.strategies.base import MiniBatchStrategy, SGDStrategy, WithOptimizer
+from lifelong.strategies.base import MiniBatchStrategy, SGDStrategy
+from lifelong.strategies.mixins import WithOptimizer
 from lifelong.strategies.rehearsal import Rehearsal
 
 
@@ -93,7 +94,7 @@ class SCR(Rehearsal, WithOptimizer, MiniBatchStrategy):
 
     def adapt(self, x, y, info):
         adapted = copy.deepcopy(self)
-        adapted.seen[y.unique()] = True
+        adapted.see_labels(y)
         adapted.support, adapted.means = (x, y), None
         return adapted
 
