@@ -10,8 +10,9 @@ from lifelong.config import ConfigError  # noqa: E402
 from lifelong.evaluation import metrics  # noqa: E402
 from lifelong.experiment import RunResult, run  # noqa: E402
 from lifelong.experiment.compare import compare, report  # noqa: E402
+from lifelong.experiment.results import results  # noqa: E402
 from lifelong.scenarios import Stream, Task, load_scenario  # noqa: E402
 from lifelong.strategies import load_strategy  # noqa: E402
 
-__all__ = ["load_scenario", "load_strategy", "run", "compare", "report", "RunResult", "Stream", "Task", "metrics", "ConfigError",
+__all__ = ["load_scenario", "load_strategy", "run", "compare", "report", "results", "RunResult", "Stream", "Task", "metrics", "ConfigError",
            "__version__"]

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import yaml
 
 from lifelong.config import ConfigError, list_presets, parse_yaml
+from lifelong.events import Observer
 from lifelong.strategies.base import NonFiniteLoss
 
 EXIT_USAGE = 2
@@ -122,16 +124,64 @@ def cmd_run(args) -> int:
               f"{measure.format(sum(seen) / len(seen), 0)}{measure.unit}", file=sys.stderr, flush=True)
 
     device = _device(args.device)
+    loggers = _run_loggers(args, out)
     strategy.setup(stream.info, seed=args.seed)  # a method refuses a stream it cannot learn here, before any output
     print(f"running {args.strategy} on {args.scenario} ({len(stream)} tasks), seed {args.seed}", file=sys.stderr)
     evaluators = standard_evaluators(None if shots is None else {"shots": shots, "draws": args.draws}, args.lca,
                                      continual)
-    result = ll.run(strategy, stream, seed=args.seed, device=device, progress=progress, evaluators=evaluators)
+    if sys.stderr.isatty():
+        evaluators.append(_TaskBar())
+    result = ll.run(strategy, stream, seed=args.seed, device=device, progress=progress, evaluators=evaluators,
+                    loggers=loggers)
     print(format_result(result))
     if out is not None:
         path = result.save(out / "result.json")
         print(f"wrote {path}")
     return 0
+
+
+def _run_loggers(args, out: Path | None) -> list:
+    """``--logger`` NAME ... writing under ``--log-dir`` (default: ``<--out>/logs``, else ``logs``)."""
+    if not args.logger:
+        return []
+    from lifelong.loggers import build_loggers, check_loggers
+
+    check_loggers(args.logger, field="--logger")
+    if args.log_every < 1:
+        raise ConfigError("expected a positive number of steps", field="--log-every", value=args.log_every)
+    folder = Path(args.log_dir) if args.log_dir else (out / "logs" if out is not None else Path("logs"))
+    return build_loggers(args.logger, folder, every=args.log_every, experiment="lifelong-run")
+
+
+class _TaskBar(Observer):
+    """On a terminal: the task being learned as a bar of its optimisation steps (a count where the
+    learner cannot say how many it will take), redrawn at most every 0.2 s; the plain line that
+    ``progress`` prints at the task's end replaces it."""
+
+    WIDTH = 30
+
+    def on_task_start(self, ctx, task):
+        online = ctx.stream.online
+        self.total = -(-ctx.stream[task].n_train // online.batch_size) if online is not None \
+            else ctx.strategy.planned_steps(ctx.stream[task])
+        self.task, self.n, self.t0, self.drawn = task, len(ctx.stream), time.perf_counter(), 0.0
+
+    def on_step(self, ctx, task, step, loss):
+        now = time.perf_counter()
+        if now - self.drawn < 0.2:
+            return
+        self.drawn = now
+        bar = ""
+        if self.total:
+            full = min(self.WIDTH, self.WIDTH * step // self.total)
+            bar = f"[{'#' * full}{'.' * (self.WIDTH - full)}] "
+        done = f"{step}/{self.total}" if self.total else str(step)
+        print(f"\r  task {self.task + 1}/{self.n} {bar}{done} steps, {now - self.t0:.0f}s, loss {loss.item():.3f}"
+              .ljust(78), end="", file=sys.stderr, flush=True)
+
+    def on_task_end(self, ctx, task):
+        if self.drawn:
+            print("\r" + " " * 78 + "\r", end="", file=sys.stderr, flush=True)
 
 
 def _device(name: str | None):
@@ -240,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continual evaluation: score every seen task every N optimisation steps (default: off)")
     r.add_argument("--subset", type=int, metavar="M",
                    help="with --every: test samples per task that continual evaluation scores (default 1000)")
+    r.add_argument("--logger", action="append", default=[], metavar="NAME",
+                   help="log to tensorboard, wandb, mlflow or csv (repeatable)")
+    r.add_argument("--log-every", type=int, default=10, metavar="N",
+                   help="with --logger: the training loss every N steps (default 10)")
+    r.add_argument("--log-dir", metavar="DIR", help="where the loggers write (default: OUT/logs, else logs)")
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("compare", help="an experiment grid (scenarios x strategies x seeds) and its report")

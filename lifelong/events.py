@@ -4,7 +4,7 @@ A run (``lifelong.run``) emits, in this order::
 
     stream start
     for each task i:  task start (i) · step (i, n, loss) after each optimisation step · task end (i)
-    stream end
+    stream end · result
 
 In an online stream each step is preceded by the batch it learns: batch (i, x, y), before the learner
 has seen it (online cumulative accuracy scores it there).
@@ -45,6 +45,14 @@ class RunContext:
     stream: "Stream"  # on the run's device
     seed: int
     device: torch.device
+    #: observers that record measurements (loggers): set by ``Events``
+    recorders: list = field(default_factory=list, repr=False, compare=False)
+
+    def publish(self, values: dict[str, float]) -> None:
+        """Measurements just taken (name -> value, e.g. ``score/task2``), for the observers that record
+        them (``on_measurement``). An evaluator publishes what it measures; it never calls a logger."""
+        for o in self.recorders:
+            o.on_measurement(self, values)
 
     @property
     def measure(self) -> "Measure":
@@ -111,6 +119,13 @@ class Observer:
     def on_stream_end(self, ctx: RunContext) -> None:
         pass
 
+    def on_measurement(self, ctx: RunContext, values: dict[str, float]) -> None:
+        """Measurements an evaluator has just published (``RunContext.publish``), before the observers
+        that come after it see the event during which it took them."""
+
+    def on_result(self, ctx: RunContext, result) -> None:
+        """The run's ``RunResult``, once the stream is finished and every metric computed."""
+
     def output(self) -> Output:
         return Output()
 
@@ -134,6 +149,7 @@ class Events:
         self.ctx, self.observers = ctx, list(observers)
         self.step_listeners = [o for o in self.observers if listens_to(o, "on_step")]
         self.batch_listeners = [o for o in self.observers if listens_to(o, "on_batch")]
+        ctx.recorders[:] = [o for o in self.observers if listens_to(o, "on_measurement")]
         self.step_seconds = 0.0  # spent by step and batch listeners since the last task start (inside training)
 
     def stream_start(self) -> None:
@@ -174,3 +190,7 @@ class Events:
     def stream_end(self) -> None:
         for o in self.observers:
             o.on_stream_end(self.ctx)
+
+    def result(self, result) -> None:
+        for o in self.observers:
+            o.on_result(self.ctx, result)

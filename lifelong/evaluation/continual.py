@@ -72,8 +72,9 @@ class ContinualEvaluation(Evaluator):
 
     def _evaluate(self, ctx) -> None:
         tasks = range(self.learning + 1)
-        for task, score in zip(tasks, ctx.scores(tasks, [self._subset(ctx, t) for t in tasks])):
-            self.curve.append((self.step, task, score))
+        scores = ctx.scores(tasks, [self._subset(ctx, t) for t in tasks])
+        self.curve += [(self.step, task, score) for task, score in zip(tasks, scores)]
+        ctx.publish({f"continual/task{task + 1}": score for task, score in zip(tasks, scores)})
 
     def _subset(self, ctx, task: int):
         if task not in self._subsets:

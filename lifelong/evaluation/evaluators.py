@@ -31,4 +31,5 @@ class AccuracyMatrix(Evaluator):
 
     def on_task_end(self, ctx, task):
         self.rows.append(score_row(ctx))
+        ctx.publish({f"score/task{j + 1}": v for j, v in enumerate(self.rows[-1])})
         self.sizes.append(ctx.strategy.n_parameters())

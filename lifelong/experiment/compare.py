@@ -190,9 +190,19 @@ def execute(store_path: str, run: RunSpec) -> str:
         strategy.name = run.strategy.label
         result = ll.run(strategy, stream, seed=run.seed, checkpointer=store.checkpointer(run.key),
                         evaluators=standard_evaluators(*run.evaluators),
-                        checkpoint_every=run.checkpoint_every if stream.info.task_free else None)
+                        checkpoint_every=run.checkpoint_every if stream.info.task_free else None,
+                        loggers=_loggers(run.logging, Path(store_path).parent / "logs"))
     except Exception as e:  # recorded, and the grid goes on
         store.record(run.key, **ident, error=f"{type(e).__name__}: {e}")
         return "failed"
     store.record(run.key, **ident, result=result)
     return "finished"
+
+
+def _loggers(logging: dict | None, folder: Path) -> list:
+    """The run's loggers, writing under ``folder`` (none without ``logging``)."""
+    from lifelong.loggers import build_loggers
+
+    if not logging:
+        return []
+    return build_loggers(logging["loggers"], folder, every=logging["every"], experiment=logging["experiment"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,10 @@ class RunResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def flat_metrics(self) -> dict[str, float]:
+        """The metrics that are numbers, a nested one named ``outer/inner`` (``fewshot_at_arrival/5``)."""
+        return flat_numbers(self.metrics)
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
@@ -59,3 +64,15 @@ class RunResult:
     @classmethod
     def load(cls, path: str | Path) -> "RunResult":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def flat_numbers(values: dict, prefix: str = "") -> dict[str, float]:
+    """The finite numbers of a nested mapping, an inner one's named ``outer/inner``."""
+    flat: dict[str, float] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_numbers(value, f"{name}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            flat[name] = float(value)
+    return flat

@@ -39,13 +39,15 @@ def seed_everything(seed: int) -> None:
 
 def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequence[Observer] = (),
         device=None, checkpointer: Checkpointer | None = None, progress: Progress | None = None,
-        checkpoint_every: int | None = None) -> RunResult:
+        checkpoint_every: int | None = None, loggers: Sequence[Observer] = ()) -> RunResult:
     """Train ``strategy`` on ``stream`` task by task and measure it.
 
     Before training, the randomly initialised model is scored on every task; after each task, on
     every task's test set, giving the T x T accuracy matrix (of test MSEs in a regression stream).
     ``evaluators`` (any ``lifelong.events.Observer``) listen to the run's events and add their own
-    measurements, e.g. ``FewShot`` and ``LearningCurve``. The same seed gives the same numbers.
+    measurements, e.g. ``FewShot`` and ``LearningCurve``. ``loggers`` (``lifelong.loggers``) come after
+    them, so that they record what the evaluators measured at each event; each is closed when the run
+    ends, finished or not. The same seed gives the same numbers.
 
     An online stream (``stream.online``) is learned batch by batch: the run hands each task's
     training batches, in order, to ``strategy.learn_batch``, each announced to the observers first
@@ -65,7 +67,17 @@ def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequen
         raise ValueError(f"checkpoint_every: checkpoints inside a task need a task-free stream; {stream.name} "
                          "is checkpointed after each task")
     matrix = AccuracyMatrix()
-    observers = [matrix, *([OnlineAccuracy()] if stream.online is not None else []), *evaluators]
+    observers = [matrix, *([OnlineAccuracy()] if stream.online is not None else []), *evaluators, *loggers]
+    try:
+        return _observed_run(strategy, stream, seed, device, checkpointer, progress, checkpoint_every, matrix,
+                             observers)
+    finally:
+        for logger in loggers:
+            logger.close()
+
+
+def _observed_run(strategy: Strategy, stream: Stream, seed: int, device: torch.device, checkpointer, progress,
+                  checkpoint_every, matrix: AccuracyMatrix, observers: list) -> RunResult:
     strategy.setup(stream.info, seed=seed, device=device)
     events = Events(RunContext(strategy, stream, seed, device), observers)
     timings: dict = {"train_s": [], "eval_s": [], "total_s": 0.0}
@@ -117,7 +129,9 @@ def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequen
             progress(i, matrix.rows[-1], timings["train_s"][-1])
         resumed = 0
     events.stream_end()
-    return _result(strategy, stream, seed, device, matrix, observers, timings)
+    result = _result(strategy, stream, seed, device, matrix, observers, timings)
+    events.result(result)
+    return result
 
 
 def _learn_online(strategy: Strategy, stream: Stream, i: int, events: Events, on_step, first: int, save,

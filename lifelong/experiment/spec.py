@@ -13,6 +13,8 @@
     continual: {every: 10, subset: 1000, window: 10}  # continual evaluation (true: these); false (default): off
     checkpoint_every: 500     # task-free streams also checkpoint every 500 steps (optional; not part of
                               # the experiment's identity: a resumed experiment may change it)
+    loggers: [tensorboard, csv]   # also wandb, mlflow: each run logs under <out>/logs/ (optional; not part
+    log_every: 10                 # of the identity either); the training loss every 10 steps
     out: reports/my-experiment  # optional; default reports/<name>
     main_table: [acc, forgetting, bwt, fewshot_at_arrival_5]  # the main table's columns (this is the default)
     upper_bounds: [joint]     # shown in the tables but never marked best (optional)
@@ -30,12 +32,13 @@ from pathlib import Path
 from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_value, find_preset, load_yaml
 from lifelong.evaluation.continual import DEFAULTS as CONTINUAL_DEFAULTS, invalid_setting
 from lifelong.evaluation.measures import is_metric
+from lifelong.loggers import DEFAULT_EVERY, check_loggers
 from lifelong.strategies import build_strategy, strategy_class
 from lifelong.version import __version__
 
 DEFAULT = Path(__file__).with_name("default.yaml")
 FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "fewshot", "lca", "continual",
-          "checkpoint_every", "out", "main_table", "upper_bounds")
+          "checkpoint_every", "loggers", "log_every", "out", "main_table", "upper_bounds")
 FEWSHOT_DEFAULT = {"shots": [1, 5, 10], "draws": 5}
 LCA_DEFAULT = 10
 
@@ -56,6 +59,7 @@ class RunSpec:
     fingerprint: str  # of the stream this scenario and seed give
     evaluators: tuple = ()  # standard_evaluators' arguments: (fewshot or None, lca or None[, continual])
     checkpoint_every: int | None = None  # steps between checkpoints inside a task-free stream (not in the key)
+    logging: dict | None = None  # {"loggers", "every", "experiment"}: build_loggers' arguments (not in the key)
 
     @property
     def key(self) -> str:
@@ -83,13 +87,17 @@ class Experiment:
     upper_bounds: list[str] | None = None  # strategy labels never marked best
     continual: dict | None = None  # ContinualEvaluation's settings; None: off
     checkpoint_every: int | None = None  # steps between checkpoints in task-free streams; None: after each task
+    loggers: list[str] | None = None  # lifelong.loggers names; None: none
+    log_every: int = DEFAULT_EVERY  # steps between two training-loss points of the loggers
 
     def runs(self, fingerprints: dict[tuple[str, int], str]) -> list[RunSpec]:
         """The grid, in a fixed order: seed-major, so early results cover every strategy.
         ``fingerprints[(scenario, seed)]`` is the fingerprint of that stream."""
         # continual evaluation joins the evaluators only when on, so that the keys of earlier runs still match
         evaluators = (self.fewshot, self.lca) + ((self.continual,) if self.continual else ())
-        return [RunSpec(sc, st, seed, fingerprints[sc, seed], evaluators, self.checkpoint_every)
+        logging = {"loggers": list(self.loggers), "every": self.log_every, "experiment": self.name} \
+            if self.loggers else None
+        return [RunSpec(sc, st, seed, fingerprints[sc, seed], evaluators, self.checkpoint_every, logging)
                 for seed in self.seeds for sc in self.scenarios for st in self.strategies]
 
     def definition(self) -> dict:
@@ -183,6 +191,8 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
     checkpoint_every = spec.get("checkpoint_every")
     if checkpoint_every is not None:
         checkpoint_every = check_value("checkpoint_every", checkpoint_every, PositiveInt)
+    loggers = check_loggers(spec["loggers"]) if spec.get("loggers") else None
+    log_every = check_value("log_every", spec.get("log_every", DEFAULT_EVERY), PositiveInt)
     main_table, upper_bounds = _report_fields(spec, strategies)
     out = spec.get("out")
     if out is not None:
@@ -192,7 +202,7 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
                       fewshot=fewshot or None, lca=None if lca is False else lca,
                       description=str(spec.get("description", "")), out=out, source=label,
                       main_table=main_table, upper_bounds=upper_bounds, continual=continual,
-                      checkpoint_every=checkpoint_every)
+                      checkpoint_every=checkpoint_every, loggers=loggers, log_every=log_every)
 
 
 def _continual(value) -> dict | None:

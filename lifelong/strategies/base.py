@@ -71,6 +71,11 @@ class Strategy:
         (the run's step channel: learning-curve and continual evaluators listen to it)."""
         raise NotImplementedError
 
+    def planned_steps(self, task: Task) -> int | None:
+        """The optimisation steps ``fit_task(task)`` will report, for a progress display; None when the
+        method cannot say beforehand."""
+        return None
+
     def learn_batch(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
         """Online streams: learn one incoming mini-batch (its samples are seen once) and return the loss
         of the step taken; ``t`` holds the task labels in a task-incremental stream."""
@@ -302,6 +307,12 @@ class MiniBatchStrategy(NetworkStrategy):
             if not math.isfinite(loss.item()):
                 raise NonFiniteLoss(f"loss became {loss.item()} on task {task.index}")
         self.after_task(task)
+
+    def planned_steps(self, task):
+        """An epoch's mini-batches times the epochs, when the method trains on the task's own samples."""
+        if type(self).training_data is not MiniBatchStrategy.training_data:
+            return None
+        return self.epochs * math.ceil(task.n_train / self.batch_size)
 
     def learn_batch(self, x, y, t=None) -> torch.Tensor:
         """Online: one ``update`` on the incoming batch, with the stream's optimizer."""
