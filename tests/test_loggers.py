@@ -15,6 +15,7 @@ from lifelong.cli import main
 from lifelong.config import ConfigError
 from lifelong.evaluation import ContinualEvaluation
 from lifelong.experiment.checkpoint import MemoryCheckpointer
+from lifelong.experiment.compare import execute, prepare
 from lifelong.experiment.spec import load_experiment
 from lifelong.experiment.store import Store
 from lifelong.loggers import build_loggers, check_loggers
@@ -209,13 +210,17 @@ def test_importing_lifelong_imports_no_logging_tool():
 
 
 def test_an_experiments_loggers_write_one_folder_per_grid_cell_and_results_reads_its_rows(tmp_path):
+    """Each cell of the grid logs under the experiment's logs/ (test_compare runs the workers)."""
     exp = tmp_path / "exp.yaml"
     exp.write_text("name: logged\nscenarios: [split-digits]\nstrategies: [naive, {preset: naive, label: slow, "
                    "lr: 0.001}]\nseeds: 1\nfewshot: false\nlca: false\nloggers: [csv]\nlog_every: 5\n")
     experiment = load_experiment(exp)
     for s in experiment.strategies:
         s.spec.update(epochs=1, model="mlp")
-    folder = ll.compare(experiment, out=tmp_path / "out", jobs=1)
+    store, runs = prepare(experiment, tmp_path / "out")  # the grid's cells, run here as compare's workers do
+    store.create(experiment.definition())
+    assert [execute(str(store.path), r) for r in runs] == ["finished", "finished"]
+    folder = store.path.parent
     cells = sorted(p.relative_to(folder / "logs/csv").as_posix() for p in (folder / "logs/csv").glob("*/*/*"))
     assert cells == ["split-digits/naive/seed0", "split-digits/slow/seed0"]
     assert read_csv(folder / "logs", "split-digits/slow/seed0")[0][:2] == (5, "train/loss")

@@ -18,6 +18,7 @@ import torch
 import yaml
 
 import lifelong as ll
+from lifelong.config import ConfigError
 from lifelong.scenarios import TaskInfo, build_stream, from_arrays, sources
 from lifelong.scenarios.stream import Stream, Task
 from conftest import row_hashes
@@ -494,3 +495,20 @@ def test_mnist1d_is_cached_on_disk_and_reloaded_identically(tmp_path, monkeypatc
         assert torch.equal(getattr(first, name), getattr(second, name)), name
     assert first.x_train.shape == (4000, 1, 40) and first.x_test.shape == (1000, 1, 40)
     assert first.classes == list(range(10))
+
+
+def test_test_subset_keeps_a_fixed_seeded_subset_of_every_tasks_test_set():
+    full = ll.load_scenario("split-digits", seed=0)
+    cut = ll.load_scenario("split-digits", seed=0, test_subset=20)
+    assert [len(t.y_test) for t in cut] == [20] * len(full)
+    for a, b in zip(full, cut):
+        assert row_hashes(b.x_test) <= row_hashes(a.x_test) and torch.equal(a.x_train, b.x_train)
+    again = ll.load_scenario("split-digits", seed=0, test_subset=20)
+    assert all(torch.equal(a.x_test, b.x_test) for a, b in zip(cut, again))
+    other = ll.load_scenario("split-digits", seed=1, test_subset=20)
+    assert cut.fingerprint not in (full.fingerprint, other.fingerprint)
+    assert [len(t.y_test) for t in ll.load_scenario("split-digits", seed=0, test_subset=10_000)] == \
+        [len(t.y_test) for t in full]  # a task with fewer samples keeps them all
+    with pytest.raises(ConfigError, match="test_subset"):
+        ll.load_scenario("split-digits", seed=0, test_subset=0)
+

@@ -5,14 +5,19 @@ and the builder's fields; ``load_scenario`` turns it into a ``Stream``. Builders
 that generate their own tasks (``sinusoids``) need no source. ``builder:
 mypackage.streams:build`` names a builder of the user's own, a function with the
 signature of ours (``lifelong.scenarios.builders``). The fields ``online`` and
-``boundaries`` make the stream online (``lifelong.scenarios.online``). Avalanche
+``boundaries`` make the stream online (``lifelong.scenarios.online``); ``test_subset: N`` keeps a
+fixed random N of each task's test samples (``subset_tests``). Avalanche
 benchmarks become streams through ``lifelong.interop.from_avalanche``.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from lifelong.config import ConfigError, check_params, defaults, find_preset, import_object, is_import_path, \
+import numpy as np
+import torch
+
+from lifelong.config import ConfigError, PositiveInt, check_params, defaults, find_preset, import_object, is_import_path, \
     keyword_params, load_yaml, pop_field
 from lifelong.scenarios.builders import BUILDERS, Built
 from lifelong.scenarios.online import BOUNDARIES, present_online
@@ -57,20 +62,39 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
             raise ConfigError("the seed is chosen per run (load_scenario(..., seed=N), --seed), not in the preset",
                               field="seed", value=spec["seed"])
         online, boundaries = spec.pop("online", None), spec.pop("boundaries", None)
+        test_subset = pop_field(spec, "test_subset", PositiveInt, None)
         params = {**defaults(builder), **check_params(builder, spec)}
         built = builder(data, seed, **params)
         if not isinstance(built, Built):
             built = Built(built)
-        tasks, presented, presentation = present_online(list(built.tasks), seed, params["setting"], online,
-                                                        boundaries)
+        tasks = list(built.tasks) if test_subset is None else subset_tests(built.tasks, test_subset, seed)
+        tasks, presented, presentation = present_online(tasks, seed, params["setting"], online, boundaries)
     except ConfigError as e:
         raise (e.in_file(file) if file else e) from None
     n_classes = built.n_classes if built.n_classes is not None else data.n_classes
     # options left off (None) stay out of the definition: existing streams keep their fingerprints
     definition = {**({"source": source} if source is not None else {}), "builder": builder_name,
-                  **{k: v for k, v in params.items() if v is not None}, **presentation, "seed": seed}
+                  **{k: v for k, v in params.items() if v is not None}, **presentation,
+                  **({"test_subset": test_subset} if test_subset is not None else {}), "seed": seed}
     return Stream(name=name, setting=params["setting"], tasks=tasks, n_classes=n_classes,
                   definition=definition, held_out=built.held_out, online=presented)
+
+
+def subset_tests(tasks, n: int, seed: int) -> list[Task]:
+    """Each task with at most ``n`` of its test samples, a fixed random subset (in their order) drawn
+    from the stream's seed and the task's position: what keeps the score matrix of a stream of hundreds
+    of tasks affordable (every row scores every task)."""
+    out = []
+    for t in tasks:
+        if isinstance(t, LazyTask):
+            raise ConfigError("needs a stream held in memory; this one loads its tasks lazily", field="test_subset",
+                              value=n)
+        if len(t.y_test) > n:
+            keep = np.sort(np.random.default_rng((seed, t.index)).permutation(len(t.y_test))[:n])
+            keep = torch.from_numpy(keep).to(t.y_test.device)
+            t = dataclasses.replace(t, x_test=t.x_test[keep], y_test=t.y_test[keep])
+        out.append(t)
+    return out
 
 
 def builder_by_name(name: str):
