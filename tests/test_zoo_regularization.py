@@ -233,3 +233,27 @@ def test_gem_keeps_one_memory_per_task_and_its_steps_respect_every_one(digits_ti
             for p in params:
                 p.sub_(0.05 * p.grad)
     assert projected_once
+
+
+def test_gem_max_constraints_bounds_a_steps_memory_gradients_to_the_latest_tasks(digits_ti_stream, monkeypatch):
+    strategy = fast("gem", buffer_size=100, max_constraints=2)
+    strategy.setup(digits_ti_stream.info, seed=0)
+    for task in list(digits_ti_stream)[:3]:
+        strategy.fit_task(task)
+    assert len(strategy.memory) == 3  # every task keeps its memory; only the latest two constrain
+    seen = []
+    monkeypatch.setattr(strategy, "project", lambda g, G: seen.append(G) or g)
+    task = digits_ti_stream[3]
+    strategy.before_task(task)
+    x, y = task.x_train[:32], task.y_train[:32]
+    t = torch.full_like(y, task.task_label)
+    params = list(strategy.net.parameters())
+    for _ in range(20):  # until a step conflicts with a memory and is projected
+        strategy.training_step(x, y, t).backward()
+        with torch.no_grad():
+            for p in params:
+                p.sub_(0.5 * p.grad)
+                p.grad = None
+        if seen:
+            break
+    assert seen and seen[0].shape == (2, sum(p.numel() for p in params))  # tasks 2 and 3's gradients

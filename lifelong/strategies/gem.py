@@ -4,7 +4,7 @@ import numpy as np
 import quadprog
 import torch
 
-from lifelong.config import NonNegFloat
+from lifelong.config import NonNegFloat, PositiveInt
 from lifelong.strategies.agem import flat_grad, with_gradient
 from lifelong.strategies.base import SGDStrategy
 from lifelong.strategies.rehearsal import Rehearsal
@@ -23,11 +23,17 @@ class GEM(Rehearsal, SGDStrategy):
     Each task keeps ``buffer_size // n_tasks`` of its training samples, drawn at random when it
     ends (the authors' code keeps the last ones seen). As in A-GEM, ``training_step`` returns
     the mini-batch loss rewired to have the gradient g̃, so the SGD loop is unchanged.
+
+    A step costs one memory gradient per past task, so GEM's per-task cost grows with the task
+    index by design (on a 100-task stream its last task's steps take 99 backward passes each).
+    ``max_constraints: K`` bounds it: only the K most recent past tasks constrain a step (None, the
+    default: all of them, the paper's method).
     """
 
-    def __init__(self, *, memory_strength: NonNegFloat = 0.5, **kwargs):
+    def __init__(self, *, memory_strength: NonNegFloat = 0.5, max_constraints: PositiveInt | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.memory_strength = memory_strength
+        self.memory_strength, self.max_constraints = memory_strength, max_constraints
 
     def new_memory(self) -> list[dict[str, torch.Tensor]]:
         return []  # one per finished task: x, y, t
@@ -39,7 +45,7 @@ class GEM(Rehearsal, SGDStrategy):
         params = list(self.net.parameters())
         g = flat_grad(loss, params)
         rows = []  # g_k, the gradient on task k's memory
-        for m in self.memory:
+        for m in self.memory[-self.max_constraints:] if self.max_constraints else self.memory:
             rows.append(flat_grad(super().training_step(m["x"], m["y"], m["t"] if t is not None else None), params))
         G = torch.stack(rows)
         if bool((G @ g < 0).any()):
