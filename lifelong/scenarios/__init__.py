@@ -21,6 +21,7 @@ from lifelong.config import ConfigError, PositiveInt, check_params, defaults, fi
     keyword_params, load_yaml, pop_field
 from lifelong.scenarios.builders import BUILDERS, Built
 from lifelong.scenarios.online import BOUNDARIES, present_online
+from lifelong.scenarios.readers import READERS
 from lifelong.scenarios.sources import SOURCES, Dataset, from_arrays, from_file
 from lifelong.scenarios.stream import SETTINGS, LazyTask, Online, Stream, StreamInfo, Task, TaskInfo, TensorCache
 
@@ -33,7 +34,8 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
     """Build a Stream from a scenario spec (the fields of a preset).
 
     ``source`` is a built-in pool name or the path of an ``.npz`` file (relative
-    to the preset's folder); pass ``data`` to use a pool you built in Python.
+    to the preset's folder), or one read from the user's files (``lifelong.scenarios.readers``, found
+    under ``root``); pass ``data`` to use a pool you built in Python.
     Builders that generate their own data (``sinusoids``) take no source.
     """
     spec = dict(spec)
@@ -48,13 +50,22 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
             source = None
         elif data is None:
             source = pop_field(spec, "source", str)
-            if source in SOURCES:
+            root = pop_field(spec, "root", str, None)
+            if root is not None and file is not None and not Path(root).expanduser().is_absolute():
+                root = str(Path(file).parent / root)
+            if source in READERS:
+                data = READERS[source](root)
+            elif root is not None:
+                raise ConfigError(f"only the sources read from disk ({', '.join(READERS)}) take a root",
+                                  field="root", value=root)
+            elif source in SOURCES:
                 data = SOURCES[source]()
             elif source.endswith(".npz"):
                 path = Path(source) if file is None or Path(source).is_absolute() else Path(file).parent / source
                 data = from_file(path)
             else:
-                raise ConfigError(f"unknown source (known: {', '.join(SOURCES)}, or a path to an .npz file)",
+                raise ConfigError(f"unknown source (known: {', '.join([*SOURCES, *READERS])}, or a path to an "
+                                  ".npz file)",
                                   field="source", value=source)
         else:
             source = spec.pop("source", data.name)

@@ -1,0 +1,202 @@
+"""The field's datasets from the files users already have, in their published formats. Nothing is
+downloaded: a missing or incomplete file is one line naming the path expected and where the dataset
+is published.
+
+Where: a scenario's ``root:`` field, else ``$LIFELONG_DATA``, else ``~/data``, laid out as
+torchvision lays them out (so a folder torchvision downloaded into works as it is):
+
+* ``MNIST/raw``, ``FashionMNIST/raw``, ``KMNIST/raw``: the IDX files, plain or gzipped;
+* ``cifar-10-batches-py/``: ``data_batch_1``..``5`` and ``test_batch``; ``cifar-100-python/``:
+  ``train`` and ``test`` (pickled dicts);
+* ``tiny-imagenet-200/``: ``train/<wnid>/images/*.JPEG``, ``val/images/*.JPEG`` and
+  ``val/val_annotations.txt``;
+* an image folder (``<root>/<class>/*.png|jpg``, torchvision's ``ImageFolder``): the root itself,
+  with ``<root>/train`` and ``<root>/test``.
+
+Images become float32 in [0, 1], (N, C, H, W), like every source of ``lifelong.scenarios.sources``.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from lifelong.config import ConfigError
+from lifelong.scenarios.sources import Dataset, from_arrays
+
+PUBLISHED = {
+    "MNIST": "http://yann.lecun.com/exdb/mnist/",
+    "FashionMNIST": "https://github.com/zalandoresearch/fashion-mnist",
+    "KMNIST": "https://github.com/rois-codh/kmnist",
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar.html",
+    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar.html",
+    "tinyimagenet": "http://cs231n.stanford.edu/tiny-imagenet-200.zip",
+}
+IMAGES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def data_root(root: str | Path | None = None) -> Path:
+    """``root``, else ``$LIFELONG_DATA``, else ``~/data``."""
+    return Path(root or os.environ.get("LIFELONG_DATA") or Path.home() / "data").expanduser()
+
+
+def _missing(path: Path, dataset: str) -> ConfigError:
+    return ConfigError(f"no such file: {path} ({dataset} is published at {PUBLISHED[dataset]}; put its files "
+                       "there, or set root: or $LIFELONG_DATA; nothing is downloaded)", field="source", value=dataset)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (``path``, or ``path`` + ``.gz``): big-endian magic (0x0000 08 D, uint8 data in D
+    dimensions), the D sizes, then the data."""
+    gz = path.with_name(path.name + ".gz")
+    found = path if path.is_file() else gz if gz.is_file() else None
+    if found is None:
+        raise FileNotFoundError(path)
+    data = gzip.decompress(found.read_bytes()) if found.suffix == ".gz" else found.read_bytes()
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise ConfigError(f"is not an IDX file of unsigned bytes ({found})", field="source", value=str(found))
+    dims = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims)
+    if body.size != np.prod(shape):
+        raise ConfigError(f"holds {body.size} bytes of data, its header says {shape} ({found})", field="source",
+                          value=str(found))
+    return body.reshape(shape).copy()  # a writable array of its own
+
+
+def idx_images(name: str, root: str | Path | None = None) -> Dataset:
+    """MNIST, Fashion-MNIST or KMNIST (``name``: ``MNIST``, ``FashionMNIST``, ``KMNIST``) from
+    ``<root>/<name>/raw``: 60,000 training and 10,000 test images of 28x28."""
+    folder = data_root(root) / name / "raw"
+    arrays = []
+    for split in ("train", "t10k"):
+        for kind in ("images-idx3", "labels-idx1"):
+            path = folder / f"{split}-{kind}-ubyte"
+            try:
+                arrays.append(read_idx(path))
+            except FileNotFoundError:
+                raise _missing(path, name) from None
+    x, y, x_test, y_test = arrays
+    return from_arrays(x[:, None] / np.float32(255), y, x_test[:, None] / np.float32(255), y_test,
+                       name=name.lower())
+
+
+def _unpickle(path: Path, dataset: str) -> dict:
+    if not path.is_file():
+        raise _missing(path, dataset)
+    with path.open("rb") as f:
+        return pickle.load(f, encoding="latin1")  # the files are Python 2 pickles: str keys, numpy arrays
+
+
+def _cifar_images(rows: np.ndarray) -> np.ndarray:
+    """N x 3072 uint8 rows (the R, G and B planes of 32x32, row-major) as float N x 3 x 32 x 32."""
+    return rows.reshape(-1, 3, 32, 32) / np.float32(255)
+
+
+def cifar10(root: str | Path | None = None) -> Dataset:
+    """CIFAR-10 from ``<root>/cifar-10-batches-py``: 50,000 training and 10,000 test images."""
+    folder = data_root(root) / "cifar-10-batches-py"
+    train = [_unpickle(folder / f"data_batch_{i}", "cifar10") for i in range(1, 6)]
+    test = _unpickle(folder / "test_batch", "cifar10")
+    x = np.concatenate([b["data"] for b in train])
+    y = np.concatenate([b["labels"] for b in train])
+    return from_arrays(_cifar_images(x), y, _cifar_images(test["data"]), np.asarray(test["labels"]),
+                       name="cifar10")
+
+
+def cifar100(root: str | Path | None = None, *, by_superclass: bool = False) -> Dataset:
+    """CIFAR-100 from ``<root>/cifar-100-python``, its 100 fine labels. ``by_superclass``: the fine
+    classes renumbered superclass by superclass (the 5 classes of superclass k become 5k..5k+4, each
+    superclass's in their own order), so that 20 consecutive tasks of 5 are the 20 superclasses."""
+    folder = data_root(root) / "cifar-100-python"
+    train, test = _unpickle(folder / "train", "cifar100"), _unpickle(folder / "test", "cifar100")
+    y, y_test = np.asarray(train["fine_labels"]), np.asarray(test["fine_labels"])
+    if by_superclass:
+        coarse = np.zeros(100, dtype=np.int64)
+        coarse[y] = np.asarray(train["coarse_labels"])
+        order = np.lexsort((np.arange(100), coarse))  # fine classes, superclass-major
+        new = np.empty(100, dtype=np.int64)
+        new[order] = np.arange(100)
+        y, y_test = new[y], new[y_test]
+    return from_arrays(_cifar_images(train["data"]), y, _cifar_images(test["data"]), y_test,
+                       name="cifar100-superclass" if by_superclass else "cifar100")
+
+
+def _load_images(paths: list[Path]) -> np.ndarray:
+    """Images as float N x C x H x W in [0, 1] (greyscale kept as one channel, others as RGB)."""
+    from PIL import Image
+
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            im = im.convert("L") if im.mode in ("L", "1", "I;16") else im.convert("RGB")
+            a = np.asarray(im, dtype=np.float32) / 255
+        out.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+    if len({a.shape for a in out}) > 1:
+        raise ConfigError("holds images of different sizes", field="source", value=str(paths[0].parent.parent))
+    return np.stack(out) if out else np.zeros((0, 1, 1, 1), np.float32)
+
+
+def _folder_split(folder: Path, classes: list[str]) -> tuple[list[Path], np.ndarray]:
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGES) \
+            if (folder / name).is_dir() else []
+        paths += files
+        labels += [label] * len(files)
+    return paths, np.asarray(labels, dtype=np.int64)
+
+
+def image_folder(root: str | Path) -> Dataset:
+    """``<root>/train/<class>/*`` and ``<root>/test/<class>/*``; classes in sorted name order, as
+    torchvision's ``ImageFolder`` numbers them."""
+    if root is None:
+        raise ConfigError("an image folder needs root: (the folder holding train/ and test/)", field="root")
+    root = Path(root).expanduser()
+    for split in ("train", "test"):
+        if not (root / split).is_dir():
+            raise ConfigError(f"no such folder: {root / split} (an image folder holds train/<class>/ and "
+                              "test/<class>/)", field="root", value=str(root))
+    classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+    (xp, y), (tp, y_test) = _folder_split(root / "train", classes), _folder_split(root / "test", classes)
+    return from_arrays(_load_images(xp), y, _load_images(tp), y_test, name=root.name)
+
+
+def tinyimagenet(root: str | Path | None = None) -> Dataset:
+    """TinyImageNet (200 classes of 64x64) from ``<root>/tiny-imagenet-200``: ``train/<wnid>/images``
+    for training and, as the test set, ``val/images`` labelled by ``val/val_annotations.txt``;
+    classes numbered in sorted wnid order."""
+    folder = data_root(root) / "tiny-imagenet-200"
+    notes = folder / "val" / "val_annotations.txt"
+    if not (folder / "train").is_dir() or not notes.is_file():
+        raise _missing(folder / "train" if not (folder / "train").is_dir() else notes, "tinyimagenet")
+    wnids = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
+    index = {w: i for i, w in enumerate(wnids)}
+    paths, labels = [], []
+    for w in wnids:
+        files = sorted((folder / "train" / w / "images").glob("*.JPEG"))
+        paths += files
+        labels += [index[w]] * len(files)
+    val = sorted(line.split("\t")[:2] for line in notes.read_text().splitlines() if line.strip())
+    val_paths = [folder / "val" / "images" / name for name, _ in val]
+    for p in val_paths:
+        if not p.is_file():
+            raise _missing(p, "tinyimagenet")
+    return from_arrays(_load_images(paths), np.asarray(labels), _load_images(val_paths),
+                       np.asarray([index[w] for _, w in val]), name="tinyimagenet")
+
+
+#: source name -> reader, each called with the scenario's ``root`` (None: the default)
+READERS = {
+    "mnist-full": lambda root: idx_images("MNIST", root),
+    "fashion-mnist": lambda root: idx_images("FashionMNIST", root),
+    "kmnist": lambda root: idx_images("KMNIST", root),
+    "cifar10": cifar10,
+    "cifar100": cifar100,
+    "cifar100-superclass": lambda root: cifar100(root, by_superclass=True),
+    "tinyimagenet": tinyimagenet,
+    "image-folder": image_folder,
+}

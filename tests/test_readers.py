@@ -1,0 +1,150 @@
+"""Readers of the field's datasets on disk: each checked against torchvision's own dataset class
+(``download=False``) on files this test writes in the exact published format; missing files are
+one line that names the path and where the dataset is published."""
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+import lifelong as ll
+from lifelong.cli import main
+from lifelong.config import ConfigError
+from lifelong.scenarios import build_stream
+from lifelong.scenarios.readers import READERS
+
+RNG = np.random.default_rng(0)
+
+
+def write_idx(path, array: np.ndarray, compress=False) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        data = gzip.compress(data)
+    path.write_bytes(data)
+
+
+def write_mnist_like(root, name, n_train=30, n_test=10, compress=False):
+    folder = root / name / "raw"
+    folder.mkdir(parents=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(folder / f"{split}-images-idx3-ubyte", RNG.integers(0, 256, (n, 28, 28)), compress)
+        write_idx(folder / f"{split}-labels-idx1-ubyte", np.arange(n) % 10, compress)
+
+
+@pytest.mark.parametrize("name, source, cls", [("MNIST", "mnist-full", torchvision.datasets.MNIST),
+                                               ("FashionMNIST", "fashion-mnist", torchvision.datasets.FashionMNIST),
+                                               ("KMNIST", "kmnist", torchvision.datasets.KMNIST)])
+def test_idx_readers_give_torchvisions_tensors(tmp_path, name, source, cls):
+    write_mnist_like(tmp_path, name)
+    ours = READERS[source](str(tmp_path))
+    for train, x, y in ((True, ours.x_train, ours.y_train), (False, ours.x_test, ours.y_test)):
+        theirs = cls(str(tmp_path), train=train, download=False)
+        assert torch.equal((x[:, 0] * 255).round().to(torch.uint8), theirs.data)
+        assert torch.equal(y, theirs.targets)
+    gz = tmp_path / "gz"
+    write_mnist_like(gz, name, compress=True)  # the same bytes gzipped read the same
+    zipped = READERS[source](str(gz))
+    assert zipped.x_train.shape == ours.x_train.shape and len(zipped.y_test) == 10
+
+
+def write_cifar(root, hundred=False, n=20):
+    def batch(n):
+        data = {"data": RNG.integers(0, 256, (n, 3072)).astype(np.uint8)}
+        if hundred:
+            fine = np.arange(n) % 100
+            data.update(fine_labels=list(fine), coarse_labels=list(fine // 5 % 20))
+        else:
+            data["labels"] = list(np.arange(n) % 10)
+        return data
+
+    folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
+    folder.mkdir(parents=True)
+    files = {"train": batch(5 * n), "test": batch(n)} if hundred else \
+        {**{f"data_batch_{i}": batch(n) for i in range(1, 6)}, "test_batch": batch(n)}
+    files["meta" if hundred else "batches.meta"] = {"fine_label_names" if hundred else "label_names":
+                                                    [f"c{i}" for i in range(100 if hundred else 10)]}
+    for name, content in files.items():
+        (folder / name).write_bytes(pickle.dumps(content, protocol=2))
+
+
+@pytest.mark.parametrize("hundred", [False, True])
+def test_cifar_readers_give_torchvisions_tensors(tmp_path, monkeypatch, hundred):
+    cls = torchvision.datasets.CIFAR100 if hundred else torchvision.datasets.CIFAR10
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a: True)  # ours: other checksums
+    write_cifar(tmp_path, hundred)
+    ours = READERS["cifar100" if hundred else "cifar10"](str(tmp_path))
+    for train, x, y in ((True, ours.x_train, ours.y_train), (False, ours.x_test, ours.y_test)):
+        theirs = cls(str(tmp_path), train=train, download=False)
+        assert torch.equal((x * 255).round().to(torch.uint8).permute(0, 2, 3, 1), torch.from_numpy(theirs.data))
+        assert y.tolist() == list(theirs.targets)
+
+
+def test_cifar100_by_superclass_numbers_each_superclass_consecutively(tmp_path):
+    write_cifar(tmp_path, hundred=True)
+    fine = READERS["cifar100"](str(tmp_path))
+    by_super = READERS["cifar100-superclass"](str(tmp_path))
+    assert torch.equal(fine.x_train, by_super.x_train)
+    coarse = (fine.y_train // 5) % 20  # how write_cifar assigned the superclasses
+    assert torch.equal(by_super.y_train // 5, coarse)  # superclass k holds the labels 5k..5k+4
+    assert sorted(set(by_super.y_train.tolist())) == list(range(100))
+
+
+def write_images(folder, n, size=8, ext="png"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(RNG.integers(0, 256, (size, size, 3)).astype(np.uint8)).save(folder / f"{i}.{ext}")
+
+
+def test_image_folder_reads_as_torchvisions_imagefolder(tmp_path):
+    for split in ("train", "test"):
+        for c, n in (("cat", 3), ("dog", 2)):
+            write_images(tmp_path / split / c, n)
+    ours = READERS["image-folder"](str(tmp_path))
+    for split, x, y in (("train", ours.x_train, ours.y_train), ("test", ours.x_test, ours.y_test)):
+        theirs = torchvision.datasets.ImageFolder(str(tmp_path / split), transform=torchvision.transforms.ToTensor())
+        assert torch.equal(x, torch.stack([img for img, _ in theirs]))
+        assert y.tolist() == [label for _, label in theirs]
+
+
+def test_tinyimagenet_reads_train_folders_and_labels_val_by_its_annotations(tmp_path):
+    root = tmp_path / "tiny-imagenet-200"
+    wnids = ["n02", "n01"]
+    for w in wnids:
+        write_images(root / "train" / w / "images", 2, size=64, ext="JPEG")
+    write_images(root / "val" / "images", 3, size=64, ext="JPEG")
+    (root / "val" / "val_annotations.txt").write_text("0.JPEG\tn02\t0\t0\t63\t63\n1.JPEG\tn01\t0\t0\t63\t63\n"
+                                                      "2.JPEG\tn02\t0\t0\t63\t63\n")
+    ours = READERS["tinyimagenet"](str(tmp_path))
+    theirs = torchvision.datasets.ImageFolder(str(root / "train"), transform=torchvision.transforms.ToTensor())
+    assert torch.equal(ours.x_train, torch.stack([img for img, _ in theirs]))
+    assert ours.y_train.tolist() == [label for _, label in theirs] == [0, 0, 1, 1]  # n01 < n02
+    assert ours.y_test.tolist() == [1, 0, 1]
+    first = torchvision.transforms.ToTensor()(Image.open(root / "val" / "images" / "0.JPEG").convert("RGB"))
+    assert torch.equal(ours.x_test[0], first)
+
+
+def test_a_missing_dataset_is_one_line_naming_the_path_and_where_it_is_published(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LIFELONG_DATA", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"cifar-10-batches-py/data_batch_1.*cs\.toronto\.edu"):
+        build_stream({"source": "cifar10", "builder": "split", "n_tasks": 5})
+    preset = tmp_path / "my-cifar.yaml"
+    preset.write_text("source: cifar10\nbuilder: split\nn_tasks: 5\nsetting: class-incremental\n")
+    code = main(["run", "--scenario", str(preset), "--strategy", "naive"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "data_batch_1" in err[0] and "my-cifar.yaml" in err[0]
+    with pytest.raises(ConfigError, match="root"):
+        build_stream({"source": "mnist", "root": str(tmp_path), "builder": "split"})
+
+
+def test_root_finds_the_files_and_a_stream_is_built_from_them(tmp_path):
+    write_mnist_like(tmp_path / "data", "FashionMNIST", n_train=40, n_test=20)
+    preset = tmp_path / "fashion.yaml"
+    preset.write_text("source: fashion-mnist\nroot: data\nbuilder: split\nn_tasks: 5\n"
+                      "setting: class-incremental\n")  # root relative to the preset
+    stream = ll.load_scenario(str(preset), seed=0)
+    assert len(stream) == 5 and stream.input_shape == (1, 28, 28) and sum(t.n_train for t in stream) == 40
