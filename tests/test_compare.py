@@ -12,7 +12,8 @@ import pytest
 
 from lifelong.config import ConfigError
 from lifelong.experiment.checkpoint import Checkpoint
-from lifelong.experiment.compare import prepare, run_experiment
+from lifelong.experiment.compare import longest_first, prepare, run_experiment
+from lifelong.experiment.spec import RunSpec, StrategyEntry
 from lifelong.experiment.spec import load_experiment
 from lifelong.experiment.store import Store
 
@@ -222,3 +223,18 @@ def test_compare_refuses_a_foreign_folder_with_exit_2(tmp_path, capsys):
     assert "not empty" in err and str(out) in err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     assert main(["report", str(tmp_path)]) == 2
+
+
+def test_a_free_worker_takes_the_run_expected_to_take_longest():
+    def spec(strategy, seed):
+        return RunSpec("split-digits", StrategyEntry(strategy, {}), seed, "f")
+
+    queue = [spec(s, seed) for seed in (0, 1) for s in ("naive", "agent", "joint")]  # seed-major
+    seconds = {}
+    order = []
+    while queue:
+        run = queue.pop(longest_first(queue, seconds))
+        order.append((run.strategy.label, run.seed))
+        seconds[("split-digits", run.strategy.label)] = {"naive": 1.0, "agent": 9.0, "joint": 4.0}[run.strategy.label]
+    # the first seed measures every cell in the grid's order; then the longest go first
+    assert order == [("naive", 0), ("agent", 0), ("joint", 0), ("agent", 1), ("joint", 1), ("naive", 1)]

@@ -133,26 +133,48 @@ def run_experiment(experiment: Experiment, *, out: Path | None = None, jobs: int
     if not todo:
         return store
     jobs = max(1, min(jobs or default_jobs(), len(todo)))
+    seconds = {cell(r): r.timings["total_s"] for r in store.results() if r.status == "finished"}
     started = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=watch_parent,
                              initargs=(os.getpid(),)) as pool:
-        pending = {pool.submit(execute, str(store.path), r) for r in todo}
-        while pending:
-            progress.running = min(jobs, len(pending))
+        queue, pending = list(todo), {}  # pending: future -> (run, when it started)
+        while queue or pending:
+            while queue and len(pending) < jobs:  # a worker is free: the run expected to take longest
+                run = queue.pop(longest_first(queue, seconds))
+                pending[pool.submit(execute, str(store.path), run)] = (run, time.perf_counter())
+            progress.running = len(pending)
             if on_progress:
                 on_progress(progress)
-            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            finished, _ = wait(set(pending), timeout=1.0, return_when=FIRST_COMPLETED)
             for f in finished:
+                run, t0 = pending.pop(f)
+                seconds[cell(run)] = time.perf_counter() - t0
                 progress.done += 1
                 progress.failed += f.result() == "failed"
             if progress.done:
                 per_run = (time.perf_counter() - started) / progress.done
-                progress.eta_s = per_run * len(pending)
+                progress.eta_s = per_run * (len(queue) + len(pending)) / jobs
     progress.running, progress.eta_s = 0, 0.0
     if on_progress:
         on_progress(progress)
     return store
+
+
+def cell(run) -> tuple[str, str]:
+    """(scenario, strategy label) of a RunSpec or a RunResult: the runs that differ only in their seed."""
+    return (run.scenario, run.strategy.label if isinstance(run, RunSpec) else run.strategy)
+
+
+def longest_first(queue: list[RunSpec], seconds: dict[tuple[str, str], float]) -> int:
+    """The position in ``queue`` of the run expected to take longest, by what a run of its scenario and
+    strategy took with another seed (in this invocation or an earlier one). Runs of a cell not yet
+    measured come first, in the grid's order (seed-major: the first seed measures every cell), so
+    that the longest runs never start last and leave the other workers idle at the end."""
+    unknown = [i for i, r in enumerate(queue) if cell(r) not in seconds]
+    if unknown:
+        return unknown[0]
+    return max(range(len(queue)), key=lambda i: (seconds[cell(queue[i])], -i))
 
 
 def watch_parent(parent: int) -> None:
