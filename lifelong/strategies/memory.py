@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 
+from lifelong.meta.episodes import positions
 from lifelong.meta.prototypes import METRICS, class_means, distances
 
 Batch = dict[str, torch.Tensor]
@@ -229,9 +230,9 @@ class PrototypeMemory:
         if self.x is None:
             self.x, self.y = x[:0].clone(), y[:0].clone()
         classes = torch.unique(torch.cat([self.y, y]))
+        stored, offered = positions(self.y, classes, self.n_classes), positions(y, classes, self.n_classes)
         xs, ys = [], []
-        for c, quota in self.quotas(classes).items():
-            old, new = (self.y == c).nonzero().flatten(), (y == c).nonzero().flatten()
+        for (c, quota), old, new in zip(self.quotas(classes).items(), stored, offered):
             n_old, n_new = int(self.n_offered[c]), len(new)
             # a draw of `quota` among n_old + n_new samples keeps about quota * n_old / (n_old + n_new) old ones
             keep_old = min(len(old), round(quota * n_old / max(n_old + n_new, 1)))
