@@ -94,8 +94,9 @@ def test_unknown_builder_names_it_and_lists_the_builders(tmp_path):
 
 
 def test_unknown_source_names_it_and_lists_the_sources(tmp_path):
-    path = write(tmp_path, "source: cifar10\nbuilder: split\n")
-    assert_names(error_of(ll.load_scenario, str(path)), str(path), "source", "'cifar10'", "digits", "mnist")
+    path = write(tmp_path, "source: imagenet21k\nbuilder: split\n")
+    assert_names(error_of(ll.load_scenario, str(path)), str(path), "source", "'imagenet21k'", "digits", "mnist",
+                 "cifar10")
 
 
 def test_missing_npz_source_names_the_data_file(tmp_path):
