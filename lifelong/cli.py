@@ -218,7 +218,8 @@ class _ProgressLine:
         self.last = None
 
     def __call__(self, p) -> None:
-        text = (f"runs: {p.skipped + p.done}/{p.total} done ({p.skipped} from before), {p.running} running, "
+        resumed = f", {p.resumed} resumed from checkpoints" if p.resumed else ""
+        text = (f"runs: {p.skipped + p.done}/{p.total} done ({p.skipped} from before{resumed}), {p.running} running, "
                 f"{p.failed} failed, ETA {_duration(p.eta_s)}")
         if self.tty:
             print("\r" + text.ljust(90), end="" if p.running else "\n", file=sys.stderr, flush=True)
@@ -229,6 +230,7 @@ class _ProgressLine:
 
 def cmd_compare(args) -> int:
     from lifelong.experiment.compare import compare
+    from lifelong.experiment.executors import with_flags
     from lifelong.experiment.spec import load_experiment
 
     experiment = load_experiment(args.experiment)
@@ -237,7 +239,7 @@ def cmd_compare(args) -> int:
     print(f"experiment {experiment.name!r}: {len(experiment.scenarios)} scenario(s) x {len(experiment.strategies)} "
           f"strategies x {len(experiment.seeds)} seeds", file=sys.stderr)
     folder = compare(experiment, out=args.out, jobs=args.jobs, retry_failed=args.retry_failed,
-                     on_progress=_ProgressLine())
+                     on_progress=_ProgressLine(), executor=with_flags(experiment.executor, args.executor, args.address))
     return _show_report(folder)
 
 
@@ -302,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="output folder (default: reports/<experiment name>)")
     c.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
     c.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
+    c.add_argument("--executor", choices=("local", "ray"),
+                   help="where runs execute: local processes (default) or Ray tasks (pip install 'lifelong[ray]')")
+    c.add_argument("--address", help="the Ray cluster to join: auto or HOST:PORT (default: RAY_ADDRESS, else a "
+                                     "local Ray instance); implies --executor ray")
     c.set_defaults(func=cmd_compare)
 
     rp = sub.add_parser("report", help="rebuild an experiment's figures and tables from its store, without training")

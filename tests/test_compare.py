@@ -84,6 +84,11 @@ def test_strategy_overrides_and_labels_resolve(tmp_path):
     ("name: x\nscenarios: [split-digits]\nstrategies: [naive]\ncolour: red\n", ["colour", "unknown field"]),
     ("scenarios: [split-digits]\nstrategies: [naive]\n", ["name", "missing"]),
     ("name: x\nscenarios: split-digits\nstrategies: [naive]\n", ["scenarios", "list"]),
+    ("name: x\nscenarios: [split-digits]\nstrategies: [naive]\nexecutor: dask\n", ["executor", "dask"]),
+    ("name: x\nscenarios: [split-digits]\nstrategies: [naive]\nexecutor: {ray: {cpus_per_run: 0}}\n",
+     ["executor.ray.cpus_per_run", "0"]),
+    ("name: x\nscenarios: [split-digits]\nstrategies: [naive]\nexecutor: {ray: {nodes: 3}}\n",
+     ["executor.ray.nodes", "unknown field"]),
 ])
 def test_bad_experiment_files_name_file_field_and_value(tmp_path, text, words):
     path = write(tmp_path, text)
@@ -238,3 +243,89 @@ def test_a_free_worker_takes_the_run_expected_to_take_longest():
         seconds[("split-digits", run.strategy.label)] = {"naive": 1.0, "agent": 9.0, "joint": 4.0}[run.strategy.label]
     # the first seed measures every cell in the grid's order; then the longest go first
     assert order == [("naive", 0), ("agent", 0), ("joint", 0), ("agent", 1), ("joint", 1), ("naive", 1)]
+
+
+# --- the Ray executor: a local Ray instance of this test process, nothing leaves the machine -----------------
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """A 2-CPU local Ray instance; compare() in this process uses it, other processes join it by address."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def task_processes(title: str) -> list[int]:
+    """The processes whose title (what Ray shows while a task runs in them) starts with ``title``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().startswith(title.encode()):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def checkpoints(path: Path) -> int:
+    try:
+        with sqlite3.connect(path) as conn:
+            return conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0]
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the Ray worker in /proc")
+def test_on_ray_a_killed_worker_resumes_from_its_checkpoint_and_the_tables_match_local_bytes(grid, ray_session,
+                                                                                            tmp_path):
+    """The driver joins the cluster by address; one slot at a time, the first worker to hold a checkpoint is
+    killed. Ray reruns its task, which continues from the checkpoint the driver's store keeps."""
+    out = tmp_path / "ray"
+    cli = [sys.executable, "-m", "lifelong.cli", "compare", str(write(tmp_path)), "--out", str(out), "--jobs", "1",
+           "--executor", "ray", "--address", ray_session]
+    proc = subprocess.Popen(cli, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "RAY_AUTH_MODE": "token"})
+    killed, deadline = [], time.monotonic() + 300
+    while not killed and proc.poll() is None and time.monotonic() < deadline:
+        if checkpoints(out / "runs.sqlite"):
+            for pid in task_processes("ray::run_on_ray"):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+        time.sleep(0.02)
+    err = proc.communicate(timeout=300)[1]
+    assert killed, "no run was caught mid-way"
+    assert proc.returncode == 0, err
+    assert "1 resumed from checkpoints" in err and ", 0 failed" in err.splitlines()[-1]
+    assert table(Store(out / "runs.sqlite")) == table(Store(grid / "runs.sqlite"))
+    for name in ("metrics.md", "metrics.csv", "metrics.tex"):
+        assert (out / "tables" / name).read_bytes() == (grid / "tables" / name).read_bytes()
+    assert checkpoints(out / "runs.sqlite") == 0
+
+
+def test_ray_honours_each_runs_resource_request(ray_session, tmp_path):
+    from lifelong.experiment.executors import ExecutorSetting, build_executor
+
+    store = Store(tmp_path / "runs.sqlite")
+    for cpus, slots in ((1, 2), (2, 1)):  # the cluster has 2 CPUs
+        with build_executor(ExecutorSetting("ray", cpus_per_run=cpus), store, None, 8) as pool:
+            assert pool.slots == slots
+    with pytest.raises(ConfigError, match="0 GPUs: not enough for one run"):
+        with build_executor(ExecutorSetting("ray", gpus_per_run=1), store, None, 8):
+            pass
+
+
+def test_ray_missing_or_out_of_reach_is_one_line_with_exit_2_and_nothing_written(tmp_path, capsys, monkeypatch):
+    from lifelong.cli import main
+    from lifelong.experiment import executors
+
+    exp = write(tmp_path)
+    assert main(["compare", str(exp), "--out", str(tmp_path / "a"), "--address", "127.0.0.1:1"]) == 2
+    assert "address: cannot reach a Ray cluster there" in capsys.readouterr().err
+    find_spec = executors.importlib.util.find_spec
+    monkeypatch.setattr(executors.importlib.util, "find_spec", lambda name: None if name == "ray" else find_spec(name))
+    assert main(["compare", str(exp), "--out", str(tmp_path / "b"), "--executor", "ray"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "lifelong: error: --executor: needs the ray package: pip install 'lifelong[ray]', got 'ray'"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

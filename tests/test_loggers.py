@@ -15,7 +15,8 @@ from lifelong.cli import main
 from lifelong.config import ConfigError
 from lifelong.evaluation import ContinualEvaluation
 from lifelong.experiment.checkpoint import MemoryCheckpointer
-from lifelong.experiment.compare import execute, prepare
+from lifelong.experiment.compare import prepare, record
+from lifelong.experiment.executors import execute
 from lifelong.experiment.spec import load_experiment
 from lifelong.experiment.store import Store
 from lifelong.loggers import build_loggers, check_loggers
@@ -204,7 +205,7 @@ def test_the_cli_refuses_a_bad_logger_before_running(capsys, tmp_path):
 
 def test_importing_lifelong_imports_no_logging_tool():
     code = "import lifelong, lifelong.loggers, lifelong.cli, sys; " \
-           "print([m for m in ('tensorboard', 'wandb', 'mlflow') if m in sys.modules])"
+           "print([m for m in ('tensorboard', 'wandb', 'mlflow', 'ray') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -217,10 +218,14 @@ def test_an_experiments_loggers_write_one_folder_per_grid_cell_and_results_reads
     experiment = load_experiment(exp)
     for s in experiment.strategies:
         s.spec.update(epochs=1, model="mlp")
-    store, runs = prepare(experiment, tmp_path / "out")  # the grid's cells, run here as compare's workers do
+    store, fingerprints = prepare(experiment, tmp_path / "out")
+    runs = experiment.runs(fingerprints)  # the grid's cells, run here as compare's workers do
     store.create(experiment.definition())
-    assert [execute(str(store.path), r) for r in runs] == ["finished", "finished"]
     folder = store.path.parent
+    for r in runs:
+        outcome = execute(r, store.checkpointer(r.key), folder / "logs")
+        assert outcome.error is None
+        record(store, r, outcome)
     cells = sorted(p.relative_to(folder / "logs/csv").as_posix() for p in (folder / "logs/csv").glob("*/*/*"))
     assert cells == ["split-digits/naive/seed0", "split-digits/slow/seed0"]
     assert read_csv(folder / "logs", "split-digits/slow/seed0")[0][:2] == (5, "train/loss")

@@ -1,22 +1,16 @@
-"""Run an experiment grid in parallel worker processes, into a result store that survives crashes.
+"""Run an experiment grid on an executor (local worker processes, or Ray), into a result store that
+survives crashes.
 
-Each run uses one thread, seeds itself and draws every random number from its
-own generators, so its numbers do not depend on which worker ran it, in what
-order, or how many workers there were. A run checkpoints after each task; a
-rerun of the same experiment skips recorded runs and continues unfinished ones
-from their last finished task.
+Each run seeds itself and draws every random number from its own generators, so
+its numbers do not depend on the executor, on which worker ran it, in what order,
+or how many workers there were. A run checkpoints after each task; a rerun of the
+same experiment skips recorded runs and continues unfinished ones from their last
+finished task. The driver alone records finished runs.
 """
 from __future__ import annotations
 
-import ctypes
 import json
-import multiprocessing
-import os
-import signal
-import sys
-import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,6 +19,8 @@ import yaml
 
 from lifelong.config import ConfigError
 from lifelong.atomic import atomic_write_text
+from lifelong.experiment.executors import ExecutorSetting, Outcome, build_executor
+from lifelong.experiment.search import run_search
 from lifelong.experiment.spec import Experiment, RunSpec, load_experiment
 from lifelong.experiment.store import Store
 from lifelong.version import __version__
@@ -37,18 +33,19 @@ class Progress:
     done: int = 0  # finished or failed in this invocation
     failed: int = 0
     running: int = 0
+    resumed: int = 0  # runs that continued from a checkpoint (of an earlier invocation, or a lost worker)
     eta_s: float | None = None
 
 
 def compare(experiment: Experiment | str | Path | None = None, *, out: str | Path | None = None,
             jobs: int | None = None, retry_failed: bool = False,
-            on_progress: Callable[[Progress], None] | None = None) -> Path:
-    """Run an experiment (a file, an Experiment, or None for the embedded default) and write its report.
-    Returns the output folder."""
+            on_progress: Callable[[Progress], None] | None = None, executor: ExecutorSetting | None = None) -> Path:
+    """Run an experiment (a file, an Experiment, or None for the embedded default) and write its report,
+    on ``executor`` (default: the experiment's ``executor``, else local processes). Returns the output folder."""
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
     store = run_experiment(experiment, out=Path(out) if out is not None else None, jobs=jobs,
-                           retry_failed=retry_failed, on_progress=on_progress)
+                           retry_failed=retry_failed, on_progress=on_progress, executor=executor)
     report(store.path.parent)
     return store.path.parent
 
@@ -64,18 +61,13 @@ def report(folder: str | Path) -> dict:
         what = "holds a runs.sqlite that is not a lifelong result store" if store.exists() else \
             "holds no lifelong result store (runs.sqlite)"
         raise ConfigError(what, field="report", value=str(folder))
-    return build_report(store.results(), definition, folder, reference=definition.get("reference"))
+    return build_report(store.results(), definition, folder, reference=definition.get("reference"),
+                        search=store.results(role="search"))
 
 
-def default_jobs() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def prepare(experiment: Experiment, out: Path | None = None) -> tuple[Store, list[RunSpec]]:
-    """Check the experiment against its output folder and expand the grid; writes nothing.
+def prepare(experiment: Experiment, out: Path | None = None) -> tuple[Store, dict[tuple[str, int], str]]:
+    """Check the experiment against its output folder and load its streams; writes nothing. Returns the
+    store and the fingerprint of each (scenario, seed) stream, for ``Experiment.runs``.
 
     Raises ConfigError when the folder holds a different experiment.
     """
@@ -96,7 +88,7 @@ def prepare(experiment: Experiment, out: Path | None = None) -> tuple[Store, lis
         raise ConfigError("is not empty and holds no lifelong experiment", field="out", value=str(out_dir))
     fingerprints, task_free = {}, False
     for sc in experiment.scenarios:
-        for seed in experiment.seeds:
+        for seed in experiment.seeds_to_load():
             stream = load_scenario(sc, seed=seed)
             fingerprints[sc, seed] = stream.fingerprint
         task_free = task_free or stream.info.task_free
@@ -106,11 +98,15 @@ def prepare(experiment: Experiment, out: Path | None = None) -> tuple[Store, lis
             except ConfigError as e:
                 raise ConfigError(f"{e.message} ({sc} is {stream.setting})", field="strategies",
                                   value=entry.label) from None
+        for search in experiment.search:
+            if search.protocol == "first-tasks" and search.validation_tasks >= len(stream):
+                raise ConfigError(f"{sc} has {len(stream)} tasks: the first-tasks protocol needs fewer",
+                                  field=f"search.{search.label}.validation_tasks", value=search.validation_tasks)
     if experiment.checkpoint_every is not None and not task_free:
         raise ConfigError("checkpoints inside a task need a task-free stream, and no scenario is one (the others "
                           "are checkpointed after each task)", field="checkpoint_every",
                           value=experiment.checkpoint_every)
-    return store, experiment.runs(fingerprints)
+    return store, fingerprints
 
 
 def _comparable(definition: dict) -> dict:
@@ -119,46 +115,73 @@ def _comparable(definition: dict) -> dict:
 
 
 def run_experiment(experiment: Experiment, *, out: Path | None = None, jobs: int | None = None,
-                   retry_failed: bool = False, on_progress: Callable[[Progress], None] | None = None) -> Store:
-    """Run every run of the grid not yet recorded; return the store."""
-    store, runs = prepare(experiment, out)
-    store.create(_comparable(experiment.definition()))
-    atomic_write_text(store.path.parent / "experiment.yaml",
-                      yaml.safe_dump(experiment.definition(), sort_keys=False, allow_unicode=True))
-    recorded = store.statuses()
-    todo = [r for r in runs if r.key not in recorded or (retry_failed and recorded[r.key] == "failed")]
-    progress = Progress(total=len(runs), skipped=len(runs) - len(todo))
-    if on_progress:
-        on_progress(progress)
-    if not todo:
-        return store
-    jobs = max(1, min(jobs or default_jobs(), len(todo)))
-    seconds = {cell(r): r.timings["total_s"] for r in store.results() if r.status == "finished"}
-    started = time.perf_counter()
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=watch_parent,
-                             initargs=(os.getpid(),)) as pool:
-        queue, pending = list(todo), {}  # pending: future -> (run, when it started)
-        while queue or pending:
-            while queue and len(pending) < jobs:  # a worker is free: the run expected to take longest
-                run = queue.pop(longest_first(queue, seconds))
-                pending[pool.submit(execute, str(store.path), run)] = (run, time.perf_counter())
-            progress.running = len(pending)
+                   retry_failed: bool = False, on_progress: Callable[[Progress], None] | None = None,
+                   executor: ExecutorSetting | None = None) -> Store:
+    """Run every run of the grid not yet recorded, its searches first, on ``executor`` (default: the
+    experiment's); return the store."""
+    store, fingerprints = prepare(experiment, out)
+    if not experiment.search and store.exists():  # all recorded: nothing to start (no cluster to join)
+        recorded = store.statuses()
+        if all(recorded.get(r.key) == "finished" or (r.key in recorded and not retry_failed)
+               for r in experiment.runs(fingerprints)):
             if on_progress:
-                on_progress(progress)
-            finished, _ = wait(set(pending), timeout=1.0, return_when=FIRST_COMPLETED)
-            for f in finished:
-                run, t0 = pending.pop(f)
-                seconds[cell(run)] = time.perf_counter() - t0
-                progress.done += 1
-                progress.failed += f.result() == "failed"
-            if progress.done:
-                per_run = (time.perf_counter() - started) / progress.done
-                progress.eta_s = per_run * (len(queue) + len(pending)) / jobs
-    progress.running, progress.eta_s = 0, 0.0
-    if on_progress:
-        on_progress(progress)
+                on_progress(Progress(total=experiment.size(), skipped=experiment.size()))
+            return store
+    with build_executor(executor or experiment.executor, store, jobs, experiment.size()) as pool:
+        store.create(_comparable(experiment.definition()))
+        atomic_write_text(store.path.parent / "experiment.yaml",
+                          yaml.safe_dump(experiment.definition(), sort_keys=False, allow_unicode=True))
+        cells = _Cells(pool, store, Progress(total=experiment.size(), skipped=0), on_progress, retry_failed)
+        chosen = run_search(experiment, fingerprints, cells.run, store) if experiment.search else {}
+        cells.run(experiment.runs(fingerprints, chosen))
+        cells.progress.running, cells.progress.eta_s = 0, 0.0
+        if on_progress:
+            on_progress(cells.progress)
     return store
+
+
+class _Cells:
+    """Runs lists of grid cells on an executor, the ones expected to take longest first, skipping those
+    recorded; the driver records each outcome."""
+
+    def __init__(self, pool, store: Store, progress: Progress, on_progress, retry_failed: bool):
+        self.pool, self.store, self.progress, self.on_progress = pool, store, progress, on_progress
+        self.retry_failed, self.started = retry_failed, time.perf_counter()
+        self.seconds = {cell(r): r.timings["total_s"] for r in store.results(role=None) if r.status == "finished"}
+
+    def run(self, runs: list[RunSpec]) -> None:
+        recorded, progress = self.store.statuses(), self.progress
+        queue = [r for r in runs if r.key not in recorded or (self.retry_failed and recorded[r.key] == "failed")]
+        progress.skipped += len(runs) - len(queue)
+        if self.on_progress:
+            self.on_progress(progress)
+        pending = {}  # handle -> (run, when it started)
+        while queue or pending:
+            while queue and len(pending) < self.pool.slots:  # a slot is free: the run expected to take longest
+                run = queue.pop(longest_first(queue, self.seconds))
+                pending[self.pool.submit(run)] = (run, time.perf_counter())
+            progress.running = len(pending)
+            if self.on_progress:
+                self.on_progress(progress)
+            for handle in self.pool.wait(set(pending), timeout=1.0):
+                run, t0 = pending.pop(handle)
+                outcome = self.pool.outcome(handle)
+                record(self.store, run, outcome)
+                self.seconds[cell(run)] = time.perf_counter() - t0
+                progress.done += 1
+                progress.failed += outcome.error is not None
+                progress.resumed += outcome.resumed_from is not None
+            if progress.done:
+                per_run = (time.perf_counter() - self.started) / progress.done
+                left = progress.total - progress.skipped - progress.done
+                progress.eta_s = per_run * left / self.pool.slots
+
+
+def record(store: Store, run: RunSpec, outcome: Outcome) -> None:
+    """Record a run's outcome in the store (done by the driver only)."""
+    store.record(run.key, scenario=run.scenario, strategy=run.strategy.label, seed=run.seed, params=run.strategy.spec,
+                 fingerprint=run.fingerprint, version=__version__, result=outcome.result, error=outcome.error,
+                 role=run.role)
 
 
 def cell(run) -> tuple[str, str]:
@@ -175,56 +198,3 @@ def longest_first(queue: list[RunSpec], seconds: dict[tuple[str, str], float]) -
     if unknown:
         return unknown[0]
     return max(range(len(queue)), key=lambda i: (seconds[cell(queue[i])], -i))
-
-
-def watch_parent(parent: int) -> None:
-    """Make this worker end when the driver ``parent`` does, even when it is killed with SIGKILL and
-    cannot tell its workers: the kernel's parent-death signal on Linux, and a watch on the parent
-    (checked every second) everywhere."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
-
-
-def _exit_when_orphaned(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(1)
-
-
-def execute(store_path: str, run: RunSpec) -> str:
-    """Run one cell of the grid in this process and record it; returns 'finished' or 'failed'."""
-    import torch
-
-    import lifelong as ll
-    from lifelong.evaluation import standard_evaluators
-    from lifelong.strategies import build_strategy
-
-    torch.set_num_threads(1)
-    store = Store(store_path)
-    ident = dict(scenario=run.scenario, strategy=run.strategy.label, seed=run.seed, params=run.strategy.spec,
-                 fingerprint=run.fingerprint, version=__version__)
-    try:
-        stream = ll.load_scenario(run.scenario, seed=run.seed)
-        if stream.fingerprint != run.fingerprint:
-            raise RuntimeError("the stream's data changed while the experiment ran")
-        strategy = build_strategy(run.strategy.spec)
-        strategy.name = run.strategy.label
-        result = ll.run(strategy, stream, seed=run.seed, checkpointer=store.checkpointer(run.key),
-                        evaluators=standard_evaluators(*run.evaluators),
-                        checkpoint_every=run.checkpoint_every if stream.info.task_free else None,
-                        loggers=_loggers(run.logging, Path(store_path).parent / "logs"))
-    except Exception as e:  # recorded, and the grid goes on
-        store.record(run.key, **ident, error=f"{type(e).__name__}: {e}")
-        return "failed"
-    store.record(run.key, **ident, result=result)
-    return "finished"
-
-
-def _loggers(logging: dict | None, folder: Path) -> list:
-    """The run's loggers, writing under ``folder`` (none without ``logging``)."""
-    from lifelong.loggers import build_loggers
-
-    if not logging:
-        return []
-    return build_loggers(logging["loggers"], folder, every=logging["every"], experiment=logging["experiment"])

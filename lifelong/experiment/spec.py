@@ -15,9 +15,13 @@
                               # the experiment's identity: a resumed experiment may change it)
     loggers: [tensorboard, csv]   # also wandb, mlflow: each run logs under <out>/logs/ (optional; not part
     log_every: 10                 # of the identity either); the training loss every 10 steps
+    executor: local           # or ray, or {ray: {address: auto, cpus_per_run: 1, gpus_per_run: 0}}
+                              # (lifelong.experiment.executors; not part of the identity either)
     out: reports/my-experiment  # optional; default reports/<name>
     main_table: [acc, forgetting, bwt, fewshot_at_arrival_5]  # the main table's columns (this is the default)
     upper_bounds: [joint]     # shown in the tables but never marked best (optional)
+    search: {replay: {space: {lr: {log_uniform: [1.0e-4, 0.1]}}, budget: 8}}  # tuned on validation data
+                              # held out from the training sets (lifelong.experiment.search)
     # with a Joint upper bound, the tables add intransigence (and main_table may name it)
 
 ``lifelong compare`` with no file runs the embedded default (``default.yaml`` in this package).
@@ -26,19 +30,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_value, find_preset, load_yaml
 from lifelong.evaluation.continual import DEFAULTS as CONTINUAL_DEFAULTS, invalid_setting
 from lifelong.evaluation.measures import is_metric
+from lifelong.evaluation.measures import MEASURES
+from lifelong.experiment.executors import ExecutorSetting, executor_setting
+from lifelong.experiment.search import Search, parse_search, search_seeds
 from lifelong.loggers import DEFAULT_EVERY, check_loggers
 from lifelong.strategies import build_strategy, strategy_class
 from lifelong.version import __version__
 
 DEFAULT = Path(__file__).with_name("default.yaml")
 FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "fewshot", "lca", "continual",
-          "checkpoint_every", "loggers", "log_every", "out", "main_table", "upper_bounds")
+          "checkpoint_every", "loggers", "log_every", "executor", "search", "out", "main_table", "upper_bounds")
+SUMMARY_METRICS = sorted({key for m in MEASURES.values() for key in m.metrics})  # what a search may optimise
 FEWSHOT_DEFAULT = {"shots": [1, 5, 10], "draws": 5}
 LCA_DEFAULT = 10
 
@@ -60,15 +68,20 @@ class RunSpec:
     evaluators: tuple = ()  # standard_evaluators' arguments: (fewshot or None, lca or None[, continual])
     checkpoint_every: int | None = None  # steps between checkpoints inside a task-free stream (not in the key)
     logging: dict | None = None  # {"loggers", "every", "experiment"}: build_loggers' arguments (not in the key)
+    search: dict | None = None  # a search candidate's validation stream (validation_stream's arguments); None: a run
 
     @property
     def key(self) -> str:
         """Identifies the run across restarts: what it runs (scenario, strategy, hyperparameters, seed,
-        stream fingerprint, library version), not where or when."""
+        stream fingerprint, library version, a search cell's validation stream), not where or when."""
         ident = {"scenario": self.scenario, "strategy": self.strategy.label, "spec": self.strategy.spec,
                  "seed": self.seed, "fingerprint": self.fingerprint, "version": __version__,
-                 "evaluators": list(self.evaluators)}
+                 "evaluators": list(self.evaluators), **({"search": self.search} if self.search else {})}
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+
+    @property
+    def role(self) -> str:
+        return "search" if self.search else "run"
 
 
 @dataclass
@@ -89,16 +102,34 @@ class Experiment:
     checkpoint_every: int | None = None  # steps between checkpoints in task-free streams; None: after each task
     loggers: list[str] | None = None  # lifelong.loggers names; None: none
     log_every: int = DEFAULT_EVERY  # steps between two training-loss points of the loggers
+    executor: ExecutorSetting = ExecutorSetting()  # where the runs execute (not part of the identity)
+    search: list[Search] = field(default_factory=list)  # hyperparameter searches, one per strategy at most
 
-    def runs(self, fingerprints: dict[tuple[str, int], str]) -> list[RunSpec]:
+    @property
+    def logging(self) -> dict | None:
+        """A run's build_loggers arguments; None without loggers."""
+        return {"loggers": list(self.loggers), "every": self.log_every, "experiment": self.name} \
+            if self.loggers else None
+
+    def runs(self, fingerprints: dict[tuple[str, int], str], chosen: dict | None = None) -> list[RunSpec]:
         """The grid, in a fixed order: seed-major, so early results cover every strategy.
-        ``fingerprints[(scenario, seed)]`` is the fingerprint of that stream."""
+        ``fingerprints[(scenario, seed)]`` is the fingerprint of that stream; ``chosen[(scenario, label)]``
+        the values a search chose for a strategy on a scenario."""
         # continual evaluation joins the evaluators only when on, so that the keys of earlier runs still match
         evaluators = (self.fewshot, self.lca) + ((self.continual,) if self.continual else ())
-        logging = {"loggers": list(self.loggers), "every": self.log_every, "experiment": self.name} \
-            if self.loggers else None
-        return [RunSpec(sc, st, seed, fingerprints[sc, seed], evaluators, self.checkpoint_every, logging)
+        chosen = chosen or {}
+        return [RunSpec(sc, with_values(st, chosen.get((sc, st.label), {})), seed, fingerprints[sc, seed], evaluators,
+                        self.checkpoint_every, self.logging)
                 for seed in self.seeds for sc in self.scenarios for st in self.strategies]
+
+    def seeds_to_load(self) -> list[int]:
+        """Every seed a stream is made with: the final runs' and the searches'."""
+        return sorted(set(self.seeds).union(*(search_seeds(s, self.seeds) for s in self.search)))
+
+    def size(self) -> int:
+        """How many runs the grid holds, the searches' included."""
+        per_scenario = len(self.seeds) * len(self.strategies) + sum(s.budget * s.seeds for s in self.search)
+        return per_scenario * len(self.scenarios)
 
     def definition(self) -> dict:
         """The resolved definition: written to experiment.yaml and compared on resume. The report fields
@@ -112,6 +143,8 @@ class Experiment:
                 out[key] = list(getattr(self, key))
         if self.continual is not None:
             out["continual"] = dict(self.continual)
+        if self.search:
+            out["search"] = {s.label: s.definition() for s in self.search}
         return out
 
     def output_dir(self) -> Path:
@@ -193,6 +226,9 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
         checkpoint_every = check_value("checkpoint_every", checkpoint_every, PositiveInt)
     loggers = check_loggers(spec["loggers"]) if spec.get("loggers") else None
     log_every = check_value("log_every", spec.get("log_every", DEFAULT_EVERY), PositiveInt)
+    executor = executor_setting(spec.get("executor", "local"))
+    search = parse_search(spec["search"], {s.label: s.spec for s in strategies}, SUMMARY_METRICS) \
+        if spec.get("search") else []
     main_table, upper_bounds = _report_fields(spec, strategies)
     out = spec.get("out")
     if out is not None:
@@ -202,7 +238,8 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
                       fewshot=fewshot or None, lca=None if lca is False else lca,
                       description=str(spec.get("description", "")), out=out, source=label,
                       main_table=main_table, upper_bounds=upper_bounds, continual=continual,
-                      checkpoint_every=checkpoint_every, loggers=loggers, log_every=log_every)
+                      checkpoint_every=checkpoint_every, loggers=loggers, log_every=log_every,
+                      executor=executor, search=search)
 
 
 def _continual(value) -> dict | None:
@@ -253,6 +290,14 @@ def _is_joint(name: str) -> bool:
     """Whether a preset's ``strategy`` is the Joint class, by the class path its results record."""
     cls = strategy_class(name)
     return f"{cls.__module__}.{cls.__qualname__}".endswith(".Joint")
+
+
+def with_values(entry: StrategyEntry, values: dict, label: str | None = None) -> StrategyEntry:
+    """``entry`` with ``values`` for some of its parameters (resolved again), under ``label`` if given."""
+    if not values and label is None:
+        return entry
+    strategy = build_strategy({**entry.spec, **values})
+    return StrategyEntry(label or entry.label, {"strategy": entry.spec["strategy"], **strategy.get_params()})
 
 
 def _relative(name: str, file: Path) -> str:

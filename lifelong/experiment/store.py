@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     result TEXT,
     train_s REAL,
-    recorded_at REAL NOT NULL
+    recorded_at REAL NOT NULL,
+    role TEXT NOT NULL DEFAULT 'run'  -- run: a cell of the grid; search: a candidate of a hyperparameter search
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
     key TEXT PRIMARY KEY,
@@ -61,6 +62,8 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as conn:
             conn.executescript(SCHEMA)
+            if "role" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}:  # a store of 0.x
+                conn.execute("ALTER TABLE runs ADD COLUMN role TEXT NOT NULL DEFAULT 'run'")
             conn.execute("INSERT OR IGNORE INTO experiment (id, definition) VALUES (1, ?)",
                          (json.dumps(definition, sort_keys=True),))
 
@@ -81,16 +84,16 @@ class Store:
     # --- runs -----------------------------------------------------------------------
 
     def record(self, key: str, *, scenario: str, strategy: str, seed: int, params: dict, fingerprint: str,
-               version: str, result: RunResult | None = None, error: str | None = None) -> None:
+               version: str, result: RunResult | None = None, error: str | None = None, role: str = "run") -> None:
         """Record a finished run (``result``) or a failed one (``error``) and drop its checkpoint, atomically."""
         status = "failed" if error is not None else "finished"
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, scenario, strategy, seed, json.dumps(params, sort_keys=True), fingerprint, version, status,
                  error, None if result is None else result.to_json(),
-                 None if result is None else sum(result.timings["train_s"]), time.time()))
+                 None if result is None else sum(result.timings["train_s"]), time.time(), role))
             conn.execute("DELETE FROM checkpoints WHERE key = ?", (key,))
             conn.execute("COMMIT")
 
@@ -99,22 +102,19 @@ class Store:
         with closing(self._connect()) as conn:
             return dict(conn.execute("SELECT key, status FROM runs"))
 
-    def results(self) -> list[RunResult]:
-        """Every recorded run as a RunResult (failed runs carry their error, with the numbers they reached)."""
+    def results(self, role: str | None = "run") -> list[RunResult]:
+        """Every recorded run of ``role`` (None: all) as a RunResult (failed runs carry their error, with the
+        numbers they reached)."""
+        where, args = ("", ()) if role is None else (" WHERE role = ?", (role,))
         with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT scenario, strategy, seed, fingerprint, status, error, result FROM runs "
-                                "ORDER BY scenario, strategy, seed").fetchall()
-        out = []
-        for scenario, strategy, seed, fingerprint, status, error, result in rows:
-            if result is not None:
-                r = RunResult.from_dict(json.loads(result))
-                r.strategy, r.status, r.error = strategy, status, error
-            else:
-                r = RunResult(scenario=scenario, strategy=strategy, seed=seed, setting="", stream_fingerprint=fingerprint,
-                              config={}, versions={}, accuracy_matrix=[], random_init_accuracy=[], metrics={},
-                              timings={"train_s": [], "eval_s": [], "total_s": 0.0}, status=status, error=error)
-            out.append(r)
-        return out
+            rows = conn.execute(f"SELECT {COLUMNS} FROM runs{where} ORDER BY scenario, strategy, seed", args).fetchall()
+        return [_result(*row) for row in rows]
+
+    def result(self, key: str) -> RunResult | None:
+        """The recorded run ``key``; None when it is not recorded."""
+        with closing(self._connect()) as conn:
+            row = conn.execute(f"SELECT {COLUMNS} FROM runs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _result(*row)
 
     # --- checkpoints ----------------------------------------------------------------
 
@@ -139,6 +139,19 @@ class Store:
         except CheckpointRefused as e:
             log.warning("%s: the checkpoint of run %s was refused (%s); the run starts from scratch", self.path, key, e)
             return None
+
+
+COLUMNS = "scenario, strategy, seed, fingerprint, status, error, result"
+
+
+def _result(scenario, strategy, seed, fingerprint, status, error, result) -> RunResult:
+    if result is not None:
+        r = RunResult.from_dict(json.loads(result))
+        r.strategy, r.status, r.error = strategy, status, error
+        return r
+    return RunResult(scenario=scenario, strategy=strategy, seed=seed, setting="", stream_fingerprint=fingerprint,
+                     config={}, versions={}, accuracy_matrix=[], random_init_accuracy=[], metrics={},
+                     timings={"train_s": [], "eval_s": [], "total_s": 0.0}, status=status, error=error)
 
 
 class RunCheckpoints:

@@ -17,6 +17,7 @@ direction, labels) comes from the catalogue of measures,
   :mod:`lifelong.reporting.figures`);
 * ``tables/metrics.md``, ``metrics.csv``, ``metrics.tex`` (every metric) and
   ``tables/main.md``, ``main.tex`` (the main table) (see :mod:`lifelong.reporting.tables`);
+* with a hyperparameter search, ``tables/search.md``, ``search.csv`` and ``figures/search_<scenario>``;
 * ``index.html`` and ``README.md`` (see :mod:`lifelong.reporting.pages`).
 
 Every file is written atomically; the same results give the same tables and
@@ -32,6 +33,7 @@ from lifelong.atomic import atomic_write_text
 from lifelong.reporting.aggregation import Aggregate, Group, aggregate, experiment_names
 from lifelong.reporting.figures import FigureFile, write_figures
 from lifelong.reporting.pages import render_index, render_readme
+from lifelong.reporting.search import write_search
 from lifelong.reporting.statistics import PairedTest, Summary, paired_test, summarize
 from lifelong.reporting.tables import write_tables
 
@@ -40,7 +42,7 @@ __all__ = ["build_report", "aggregate", "summarize", "paired_test", "Aggregate",
 
 
 def build_report(results: Sequence, experiment: Optional[Mapping], out_dir, reference: Optional[str] = None, *,
-                 test: str = "t") -> dict:
+                 test: str = "t", search: Sequence = ()) -> dict:
     """Aggregate ``results`` (``RunResult`` objects of a scenarios × strategies × seeds grid) and write the report.
 
     ``experiment`` is the resolved experiment definition, shown in the pages;
@@ -49,7 +51,8 @@ def build_report(results: Sequence, experiment: Optional[Mapping], out_dir, refe
     its ``upper_bounds`` the strategies never marked best. ``reference`` names
     the strategy the others are compared with (paired over seeds, ``test``
     ``"t"`` or ``"wilcoxon"``); when None, the experiment's ``reference``
-    entry is used if it has one.
+    entry is used if it has one. ``search`` holds the runs of the experiment's hyperparameter search,
+    shown in their own section (:mod:`lifelong.reporting.search`).
 
     Returns ``{"figures": [paths], "tables": [paths], "index": path,
     "readme": path, "aggregate": Aggregate}``.
@@ -66,8 +69,10 @@ def build_report(results: Sequence, experiment: Optional[Mapping], out_dir, refe
                     upper_bounds=experiment_names(experiment.get("upper_bounds")))
     figures: list[FigureFile] = write_figures(agg, out)
     tables = write_tables(agg, out, experiment.get("main_table"))
+    search_figures, search_tables, search_md, search_html = write_search(search, experiment, out)
+    figures, tables = figures + search_figures, tables + search_tables
     index, readme = out / "index.html", out / "README.md"
-    atomic_write_text(index, render_index(agg, experiment, figures, out))
-    atomic_write_text(readme, render_readme(agg, experiment, figures, out))
+    atomic_write_text(index, render_index(agg, experiment, figures, out, search_html))
+    atomic_write_text(readme, render_readme(agg, experiment, figures, out, search_md))
     return {"figures": [p for f in figures for p in f.paths], "tables": tables, "index": index, "readme": readme,
             "aggregate": agg}

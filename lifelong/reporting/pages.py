@@ -114,8 +114,10 @@ def _counts(agg: Aggregate) -> str:
             f"{finished} finished run(s), {failed} failed.")
 
 
-def render_index(agg: Aggregate, experiment: Mapping | None, figures: Sequence[FigureFile], root) -> str:
-    """``index.html``: one page with inline CSS and no external resources; figures by relative path."""
+def render_index(agg: Aggregate, experiment: Mapping | None, figures: Sequence[FigureFile], root,
+                 search: str = "") -> str:
+    """``index.html``: one page with inline CSS and no external resources; figures by relative path.
+    ``search``: the hyperparameter search's section, in HTML (empty: none)."""
     root = Path(root)
     title = _title(experiment)
     e = html.escape
@@ -125,13 +127,14 @@ def render_index(agg: Aggregate, experiment: Mapping | None, figures: Sequence[F
              f"<title>{e(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
              f"<h1>{e(title)}</h1>", f'<p class="note">{e(_counts(agg))}</p>',
              '<nav><a href="#metrics">Metrics</a>'
+             + ('<a href="#search">Search</a>' if search else "")
              + ('<a href="#failed">Failed runs</a>' if failures else "")
              + '<a href="#figures">Figures</a><a href="#experiment">Experiment</a></nav>',
              '<h2 id="metrics">Metrics</h2>',
              '<p class="note">Also as <a href="tables/metrics.md">Markdown</a>, <a href="tables/metrics.csv">CSV</a>'
              ' and <a href="tables/metrics.tex">LaTeX</a>; the main table, for a paper column, as'
              ' <a href="tables/main.md">Markdown</a> and <a href="tables/main.tex">LaTeX</a>.</p>',
-             '<div class="scroll">', render_html(agg), "</div>"]
+             '<div class="scroll">', render_html(agg), "</div>"] + ([search] if search else [])
     if failures:
         parts.append('<h2 id="failed">Failed runs</h2>')
         parts.append('<div class="failed">')
@@ -156,8 +159,10 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def render_readme(agg: Aggregate, experiment: Mapping | None, figures: Sequence[FigureFile], root) -> str:
-    """``README.md``: the experiment, the metric tables, the failed runs and the figures (relative image links)."""
+def render_readme(agg: Aggregate, experiment: Mapping | None, figures: Sequence[FigureFile], root,
+                  search: str = "") -> str:
+    """``README.md``: the experiment, the metric tables, the hyperparameter search (``search``, Markdown),
+    the failed runs and the figures (relative image links)."""
     root = Path(root)
     ydoc = experiment_yaml(experiment)
     fence = _fence(ydoc)
@@ -165,7 +170,7 @@ def render_readme(agg: Aggregate, experiment: Mapping | None, figures: Sequence[
              "Tables: [Markdown](tables/metrics.md), [CSV](tables/metrics.csv), [LaTeX](tables/metrics.tex);"
              " the main table, for a paper column: [Markdown](tables/main.md), [LaTeX](tables/main.tex);"
              " the same page as [HTML](index.html).", "",
-             render_markdown(agg, heading_level=2).rstrip("\n"), ""]
+             render_markdown(agg, heading_level=2).rstrip("\n"), ""] + ([search.rstrip("\n"), ""] if search else [])
     failures = _failures(agg)
     if failures:
         lines += ["## Failed runs", ""]

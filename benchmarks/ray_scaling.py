@@ -1,0 +1,77 @@
+"""Throughput of `lifelong compare` on Ray (2 CPUs) against local worker processes (--jobs 2).
+
+Runs the same grid of 8 runs of equal cost (split-mnist; replay; 8 seeds; MLP, 30 epochs per
+task, about 8 s a run) into fresh result stores, alternately with the local executor on 2 workers
+and with the Ray executor on a fresh 2-CPU local Ray instance for each repeat, started before
+the clock starts, as a cluster is (its start and shutdown, a few seconds that
+`lifelong compare --executor ray` without a cluster pays once, are printed apart). Target: Ray
+reaches at least 0.9x the local throughput. The last line reads `ray/local = X.XX` (the ratio of
+the summed wall times of the grids, local over Ray).
+"""
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lifelong.experiment.compare import prepare, run_experiment  # noqa: E402
+from lifelong.experiment.executors import ExecutorSetting  # noqa: E402
+from lifelong.experiment.spec import load_experiment  # noqa: E402
+
+GRID = """
+name: ray-scaling
+scenarios: [split-mnist]
+strategies:
+  - {{preset: replay, model: mlp, epochs: {epochs}}}
+seeds: 8
+"""
+
+
+def timed(experiment, out: Path, executor: str) -> tuple[float, float]:
+    """Seconds the grid took, and (Ray) seconds to start and stop the local instance around it."""
+    import ray
+
+    start = time.perf_counter()
+    if executor == "ray":
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ready = time.perf_counter()
+    try:
+        store = run_experiment(experiment, out=out, jobs=2, executor=ExecutorSetting(executor))
+    finally:
+        done = time.perf_counter()
+        if executor == "ray":
+            ray.shutdown()
+    results = store.results()
+    assert len(results) == 8 and all(r.status == "finished" for r in results), "the grid did not finish"
+    return done - ready, (ready - start) + (time.perf_counter() - done)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=2, help="timed pairs, in alternating order")
+    args = parser.parse_args()
+    seconds, setup = {"local": [], "ray": []}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "grid.yaml"
+        path.write_text(GRID.format(epochs=args.epochs))
+        experiment = load_experiment(path)
+        prepare(experiment, Path(tmp) / "warm-up")  # loads the data once, so neither timing pays for it
+        for r in range(args.repeats):
+            for executor in ("local", "ray") if r % 2 == 0 else ("ray", "local"):
+                grid, overhead = timed(experiment, Path(tmp) / f"{executor}{r}", executor)
+                seconds[executor].append(grid)
+                if executor == "ray":
+                    setup.append(overhead)
+    ratio = sum(seconds["local"]) / sum(seconds["ray"])
+    for executor, times in seconds.items():
+        print(f"8 runs, {executor}: " + ", ".join(f"{t:.1f}s" for t in times))
+    print("starting and stopping the local Ray instance (not in the ratio): " + ", ".join(f"{t:.1f}s" for t in setup))
+    print(f"target ray/local >= 0.90: {'met' if ratio >= 0.9 else 'NOT met'}")
+    print(f"ray/local = {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
