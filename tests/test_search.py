@@ -132,6 +132,7 @@ def test_samplers_propose_deterministically_within_their_space():
     ("{replay: {space: {lr: {uniform: [0.1, 0.01]}}, budget: 2}}", ["search.replay.space.lr.uniform", "low < high"]),
     ("{replay: {space: {lr: [0.1, 0.01]}, budget: 3}}", ["search.replay.budget", "2 combinations"]),
     ("{replay: {space: {lr: {uniform: [0.1, 0.2]}}}}", ["search.replay.budget", "missing"]),
+    ("{replay: {space: {lr: {uniform: [0.1, 0.2]}}, sampler: grid}}", ["search.replay.sampler", "list of values"]),
     ("{replay: {space: {buffer_size: [-5]}}}", ["search.replay.space.buffer_size", "-5"]),
     ("{replay: {space: {lr: [0.1]}, protocol: test}}", ["search.replay.protocol", "first-tasks, split"]),
     ("{replay: {space: {lr: [0.1]}, metric: speed}}", ["search.replay.metric", "speed"]),

@@ -105,9 +105,9 @@ def parse_search(value, strategies: dict, measures) -> list[Search]:
         sampler = block.get("sampler", "grid" if all("choices" in d for d in space.values()) else "random")
         if sampler not in SAMPLERS:
             raise ConfigError(f"expected one of {', '.join(SAMPLERS)}", field=f"{where}.sampler", value=sampler)
-        combinations = math.prod(len(d["choices"]) for d in space.values()) if sampler == "grid" else None
         if sampler == "grid" and not all("choices" in d for d in space.values()):
             raise ConfigError("a grid needs a list of values for every field", field=f"{where}.sampler", value="grid")
+        combinations = math.prod(len(d["choices"]) for d in space.values()) if sampler == "grid" else None
         if sampler == "tpe":
             from lifelong.experiment.tpe import require_optuna
             require_optuna(f"{where}.sampler")

@@ -35,8 +35,7 @@ from pathlib import Path
 
 from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_value, find_preset, load_yaml
 from lifelong.evaluation.continual import DEFAULTS as CONTINUAL_DEFAULTS, invalid_setting
-from lifelong.evaluation.measures import is_metric
-from lifelong.evaluation.measures import MEASURES
+from lifelong.evaluation.measures import MEASURES, is_metric
 from lifelong.experiment.executors import ExecutorSetting, executor_setting
 from lifelong.experiment.search import Search, parse_search, search_seeds
 from lifelong.loggers import DEFAULT_EVERY, check_loggers

@@ -51,19 +51,23 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.upgraded = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=120, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        if not self.upgraded:  # a store of lifelong 0.x has no roles: every run is a cell of the grid
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+            if columns and "role" not in columns:
+                conn.execute("ALTER TABLE runs ADD COLUMN role TEXT NOT NULL DEFAULT 'run'")
+            self.upgraded = bool(columns)
         return conn
 
     def create(self, definition: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as conn:
             conn.executescript(SCHEMA)
-            if "role" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}:  # a store of 0.x
-                conn.execute("ALTER TABLE runs ADD COLUMN role TEXT NOT NULL DEFAULT 'run'")
             conn.execute("INSERT OR IGNORE INTO experiment (id, definition) VALUES (1, ?)",
                          (json.dumps(definition, sort_keys=True),))
 

@@ -63,10 +63,13 @@ def adapt(model: nn.Module, params: Mapping[str, torch.Tensor], x_support, y_sup
         return task_loss(model, {**frozen, **moving}, x_support, y_support, loss_fn)
 
     for _ in range(steps):
-        moving = {n: fast[n] for n in names}
-        grads = grad(support_loss)(moving, fast)
+        if first_order:  # the inner gradient is a constant: computed off the outer graph, nothing recorded
+            frozen = {n: t.detach() for n, t in fast.items()}
+            grads = grad(support_loss)({n: frozen[n] for n in names}, frozen)
+        else:
+            grads = grad(support_loss)({n: fast[n] for n in names}, fast)
         for n in names:
-            g = grads[n].detach() if first_order else grads[n]
+            g = grads[n]
             rate = rates[n] if isinstance(rates, Mapping) else rates
             fast[n] = fast[n] - rate * g
     return fast
