@@ -37,20 +37,34 @@ ModelName = Annotated[str, _ModelChoice()]
 @contextlib.contextmanager
 def evaluating(net: nn.Module) -> Iterator[nn.Module]:
     """``net`` in eval mode for the block (BatchNorm's running statistics used, dropout off), its 4-D
-    weights in the channels-last layout, then back in the mode and layout it was in. Channels-last
-    2-D convolutions and pooling run about 3x faster on a CPU than the default layout (see
-    benchmarks/continual_eval.py); their outputs agree with it to float rounding (≈1e-7)."""
+    weights in the channels-last layout (``channels_last``), then back in the mode and layout it was in."""
     was_training = net.training
-    images = any(p.dim() == 4 for p in net.parameters())
+    relayout = not is_channels_last(net)
     net.eval()
-    if images:
+    if relayout:
         _relayout(net, torch.channels_last)
     try:
         yield net
     finally:
-        if images:
+        if relayout:
             _relayout(net, torch.contiguous_format)
         net.train(was_training)
+
+
+def channels_last(net: nn.Module) -> nn.Module:
+    """``net`` with its 4-D weights in the channels-last layout, in place: 2-D convolutions and pooling
+    then run several times faster on a CPU (max-pooling 8x, see benchmarks/continual_eval.py), for
+    outputs that agree with the default layout's to float rounding (≈1e-7). Networks train and
+    predict in it; other networks are returned as they are."""
+    if any(p.dim() == 4 for p in net.parameters()) and not is_channels_last(net):
+        _relayout(net, torch.channels_last)
+    return net
+
+
+def is_channels_last(net: nn.Module) -> bool:
+    """Whether every 4-D weight is in the channels-last layout (False when there is none)."""
+    images = [p for p in net.parameters() if p.dim() == 4]
+    return bool(images) and all(p.is_contiguous(memory_format=torch.channels_last) for p in images)
 
 
 def _relayout(net: nn.Module, memory_format) -> None:

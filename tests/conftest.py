@@ -46,9 +46,9 @@ def row_hashes(x: torch.Tensor) -> set[str]:
 
 # The longest test files start first, longest to shortest (measured with --durations), so that the
 # two test processes end together: the last files to run are short ones.
-LONGEST_FIRST = ("test_split_mnist_ordering.py", "test_compare.py", "test_presets.py", "test_extending.py",
-                 "test_reporting.py", "test_loggers.py", "test_meta_strategies.py", "test_avalanche_interop.py",
-                 "test_cli.py", "test_zoo_settings.py", "test_online.py", "test_run.py")
+LONGEST_FIRST = ("test_split_mnist_ordering.py", "test_compare.py", "test_presets.py", "test_search.py",
+                 "test_extending.py", "test_reporting.py", "test_loggers.py", "test_meta_strategies.py",
+                 "test_avalanche_interop.py", "test_cli.py", "test_zoo_settings.py", "test_online.py", "test_run.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from lifelong.config import ConfigError, keyword_params, PositiveInt
-from lifelong.models import ModelName, build_model, evaluating
+from lifelong.models import ModelName, build_model, channels_last, evaluating
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
 from lifelong.strategies.mixins import FineTuning, WithOptimizer
 
@@ -152,11 +152,12 @@ class NetworkStrategy(Strategy):
         self.opt, self.opt_state = None, None  # the optimizer, and (online, after a resume) its saved state
 
     def new_net(self, seed: int) -> torch.nn.Module:
-        """A freshly initialised network, its weights drawn from ``seed`` alone."""
+        """A freshly initialised network, its weights drawn from ``seed`` alone (in the channels-last
+        layout, ``lifelong.models.channels_last``)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = build_model(self.model, self.info.input_shape, self.info.n_classes, **(self.model_args or {}))
-        return net.to(self.device)
+        return channels_last(net.to(self.device))
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
