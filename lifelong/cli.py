@@ -26,7 +26,8 @@ class _Parser(argparse.ArgumentParser):
 
 def format_result(result) -> str:
     """The accuracy matrix (test MSE in a regression stream) and the main metrics as a plain-text table.
-    Streams of more than 12 tasks show the first and last rows and columns only."""
+    Streams of more than 12 tasks show the first and last rows and columns only; "-" marks a score not
+    measured (``--matrix-every``)."""
     from lifelong.evaluation.measures import measure
 
     R, ms = result.accuracy_matrix, measure(result.metric)
@@ -38,7 +39,8 @@ def format_result(result) -> str:
              "            " + "".join(f"  task{j + 1:<2d}" for j in cols)]
     lines.append("  random    " + "".join(f"  {fmt(result.random_init_accuracy[j])}" for j in cols))
     for i in cols:
-        lines.append(f"  after {i + 1:<3d} " + "".join(f"  {fmt(R[i][j])}" for j in cols))
+        lines.append(f"  after {i + 1:<3d} " + "".join(f"  {'-'.rjust(6) if R[i][j] is None else fmt(R[i][j])}"
+                                                      for j in cols))
     m = result.metrics
     lines.append("")
     lines.append(f"  {ms.metric(ms.headline).label} {fmt(m.get(ms.headline))}   BWT {fmt(m.get('bwt'))}   "
@@ -118,10 +120,15 @@ def cmd_run(args) -> int:
 
     measure = stream.measure
 
+    if args.matrix_every < 1:
+        raise ConfigError("expected a positive number of tasks", field="--matrix-every", value=args.matrix_every)
+
     def progress(i, scores, train_s):
         seen = scores[: i + 1]
-        print(f"  task {i + 1}/{len(stream)} trained in {train_s:.1f}s; mean {measure.label} on tasks seen "
-              f"{measure.format(sum(seen) / len(seen), 0)}{measure.unit}", file=sys.stderr, flush=True)
+        what, value = (f"mean {measure.label} on tasks seen", sum(seen) / len(seen)) if None not in seen else \
+            (f"{measure.label} on it", scores[i])  # a row measured in part (--matrix-every)
+        print(f"  task {i + 1}/{len(stream)} trained in {train_s:.1f}s; {what} {measure.format(value, 0)}"
+              f"{measure.unit}", file=sys.stderr, flush=True)
 
     device = _device(args.device)
     loggers = _run_loggers(args, out)
@@ -132,7 +139,7 @@ def cmd_run(args) -> int:
     if sys.stderr.isatty():
         evaluators.append(_TaskBar())
     result = ll.run(strategy, stream, seed=args.seed, device=device, progress=progress, evaluators=evaluators,
-                    loggers=loggers)
+                    loggers=loggers, matrix_every=args.matrix_every)
     print(format_result(result))
     if out is not None:
         path = result.save(out / "result.json")
@@ -292,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continual evaluation: score every seen task every N optimisation steps (default: off)")
     r.add_argument("--subset", type=int, metavar="M",
                    help="with --every: test samples per task that continual evaluation scores (default 1000)")
+    r.add_argument("--matrix-every", type=int, default=1, metavar="K",
+                   help="score every task after every K-th task only (and the last), the task just learned and "
+                        "the next after the others: for long streams (default 1)")
     r.add_argument("--logger", action="append", default=[], metavar="NAME",
                    help="log to tensorboard, wandb, mlflow or csv (repeatable)")
     r.add_argument("--log-every", type=int, default=10, metavar="N",

@@ -425,6 +425,51 @@ def test_percentages_and_nan_rejected():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         M.acc([[90.0, 10.0], [80.0, 85.0]])
     with pytest.raises(ValueError, match="finite"):
-        M.acc([[0.9, float("nan")], [0.8, 0.85]])
+        M.acc([[0.9, float("inf")], [0.8, 0.85]])
+    with pytest.raises(ValueError, match="the last row must be measured"):
+        M.acc([[0.9, 0.1], [float("nan"), 0.85]])
+    with pytest.raises(ValueError, match="finite"):
+        M.lca([[0.9, float("nan")]], beta=1)  # only a score matrix may leave entries unmeasured
+
+
+# Rows measured whole every 2 tasks (``matrix_every: 2``): rows 0 and 2 hold only R[i, i] and R[i, i+1].
+NAN = float("nan")
+R_FULL = np.array([[0.9, 0.1, 0.2, 0.1],
+                   [0.7, 0.8, 0.1, 0.2],
+                   [0.5, 0.6, 0.9, 0.3],
+                   [0.6, 0.5, 0.7, 0.95]])
+R_PART = np.array([[0.9, 0.1, NAN, NAN],
+                   [0.7, 0.8, 0.1, 0.2],
+                   [NAN, NAN, 0.9, 0.3],
+                   [0.6, 0.5, 0.7, 0.95]])
+
+
+def test_unmeasured_entries_leave_the_exact_metrics_unchanged():
+    b = [0.1, 0.1, 0.1, 0.1]
+    for f in (M.acc, M.bwt, M.forgetting_first_based):
+        assert f(R_PART) == pytest.approx(f(R_FULL))
+    assert M.fwt(R_PART, b) == pytest.approx(M.fwt(R_FULL, b))
+    assert M.intransigence(R_PART, [1.0] * 4) == pytest.approx(M.intransigence(R_FULL, [1.0] * 4))
+
+
+def test_unmeasured_entries_are_left_out_of_maxima_and_means():
+    # forgetting: task 0's best before row 3 is max(0.9, 0.7) = 0.9, task 1's 0.8, task 2's 0.9
+    assert M.forgetting(R_PART) == pytest.approx(((0.9 - 0.6) + (0.8 - 0.5) + (0.9 - 0.7)) / 3)
+    # the full matrix's task 1 peaks at 0.8 as well, so here the two agree
+    assert M.forgetting(R_FULL) == pytest.approx(M.forgetting(R_PART))
+    dr = M.diaz_rodriguez(R_PART)
+    # A: the 8 measured entries of the lower triangle with the diagonal (R[2,0], R[2,1] were not measured)
+    assert dr["a"] == pytest.approx((0.9 + 0.7 + 0.8 + 0.9 + 0.6 + 0.5 + 0.7 + 0.95) / 8)
+    # BWT over the measured pairs i > j: (1,0), (3,0), (3,1), (3,2)
+    assert dr["bwt"] == pytest.approx(((0.7 - 0.9) + (0.6 - 0.9) + (0.5 - 0.8) + (0.7 - 0.9)) / 4)
+    # FWT over the measured upper entries: R[0,1], R[1,2], R[1,3], R[2,3]
+    assert dr["fwt"] == pytest.approx((0.1 + 0.1 + 0.2 + 0.3) / 4)
+
+
+def test_a_metric_needing_an_unmeasured_row_says_so():
+    with pytest.raises(ValueError, match="row 2 must be measured"):
+        M.forgetting(R_PART, k=2)
+    with pytest.raises(ValueError, match="the diagonal must be measured"):
+        M.diaz_rodriguez([[NAN, 0.1], [0.5, 0.6]])
     with pytest.raises(ValueError, match="numeric"):
         M.acc([["a", "b"], ["c", "d"]])

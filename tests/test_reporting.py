@@ -672,3 +672,16 @@ def test_regression_report_is_byte_identical_across_builds(tmp_path):
                 f"figures/heatmap_{REG}_naive.png", f"figures/summary_{REG}.pdf"):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     assert a["aggregate"].measure(REG) is MSE and b["aggregate"].measure(REG) is MSE
+
+
+def test_a_matrix_measured_every_k_tasks_is_reported_on_its_measured_entries(tmp_path):
+    """``matrix_every: 2`` on 3 tasks: row 0 measured tasks 0 and 1 only (None: not measured)."""
+    results = grid()
+    for r in results:
+        if r.status == "finished":
+            r.accuracy_matrix[0][2] = None
+    g = aggregate(results, reference="naive").group(SCEN, "naive")
+    assert np.isnan(g.matrix_mean[0, 2]) and g.matrix_mean[0, 1] == pytest.approx(0.0)
+    assert g.avg_seen_mean[0] == pytest.approx(np.mean([_matrix(0.9, 0.4, s)[0][0] for s in range(3)]))
+    out = build_report(results, EXPERIMENT, tmp_path / "r", reference="naive")
+    assert {f"heatmap_{SCEN}_naive.png", f"summary_{slug(SCEN)}.png"} <= {p.name for p in out["figures"]}

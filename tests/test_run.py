@@ -129,3 +129,56 @@ def test_resuming_from_a_checkpoint_gives_the_uninterrupted_numbers(name, scenar
     assert resumed.random_init_accuracy == full.random_init_accuracy
     assert resumed.metrics == full.metrics
     assert len(resumed.timings["train_s"]) == len(stream)
+
+
+def test_a_matrix_measured_every_k_tasks_keeps_the_exact_metrics(tmp_path):
+    """Long streams: whole rows after every k-th task (and the last), only the task just learned and
+    the next one in between; ACC, BWT, FWT and first-based forgetting need no other entry."""
+    pool = ll.scenarios.SOURCES["digits"]()
+    stream = ll.scenarios.build_stream({"builder": "permute", "n_tasks": 5}, data=pool, seed=0)
+    full = ll.run(fast("naive", model="mlp"), stream, seed=0)
+    part = ll.run(fast("naive", model="mlp"), stream, seed=0, matrix_every=2)
+    R, P = full.accuracy_matrix, part.accuracy_matrix
+    for i in range(5):
+        whole = i in (1, 3, 4)
+        assert P[i] == [R[i][j] if whole or j in (i, i + 1) else None for j in range(5)]
+    for key in ("acc", "bwt", "fwt", "forgetting_first_based"):
+        assert part.metrics[key] == pytest.approx(full.metrics[key])
+    assert part.metrics["forgetting"] <= full.metrics["forgetting"] + 1e-12  # its maxima over fewer rows
+    saved = ll.RunResult.load(part.save(tmp_path / "result.json"))
+    assert saved.accuracy_matrix == P  # unmeasured entries are JSON nulls
+
+
+def test_matrix_every_is_refused_below_one(tmp_path, capsys):
+    from lifelong.cli import main
+    from lifelong.config import ConfigError
+    from lifelong.experiment.spec import load_experiment
+
+    out = tmp_path / "o"
+    assert main(["run", "--scenario", "split-digits", "--strategy", "naive", "--matrix-every", "0",
+                 "--out", str(out)]) == 2
+    assert "--matrix-every" in capsys.readouterr().err and not out.exists()
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: x\nscenarios: [split-digits]\nstrategies: [naive]\nmatrix_every: 0\n")
+    with pytest.raises(ConfigError, match="matrix_every") as e:
+        load_experiment(path)
+    assert str(path) in str(e.value)
+
+
+def test_an_experiments_matrix_every_reaches_its_runs_and_their_keys(tmp_path):
+    from lifelong.experiment.executors import execute
+    from lifelong.experiment.spec import load_experiment
+
+    def experiment(extra=""):
+        path = tmp_path / "exp.yaml"
+        path.write_text("name: x\nscenarios: [split-digits]\nstrategies: [{preset: naive, epochs: 1, model: mlp}]\n"
+                        "seeds: 1\nfewshot: false\nlca: false\n" + extra)
+        return load_experiment(path)
+
+    fingerprints = {("split-digits", 0): ll.load_scenario("split-digits", seed=0).fingerprint}
+    plain, one, every = (experiment(x).runs(fingerprints)[0] for x in ("", "matrix_every: 1\n", "matrix_every: 3\n"))
+    assert one.key == plain.key != every.key  # stores written before the field still match
+    assert "matrix_every" not in experiment().definition()
+    outcome = execute(every, MemoryCheckpointer(), tmp_path / "logs")
+    R = outcome.result.accuracy_matrix
+    assert [row.count(None) for row in R] == [len(R) - 2, len(R) - 2, 0, len(R) - 2, 0]  # 5 tasks, whole at 3, 5

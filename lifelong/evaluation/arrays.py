@@ -1,7 +1,7 @@
 """Validation of the arrays the metrics take: score matrices, per-task vectors, row indices.
 
-Inputs outside [0, 1] (the metrics take accuracies as fractions), non-finite values and badly
-shaped inputs raise ``ValueError`` with what was given.
+Inputs outside [0, 1] (the metrics take accuracies as fractions), non-finite values (but for a score
+matrix's unmeasured entries, NaN) and badly shaped inputs raise ``ValueError`` with what was given.
 """
 from __future__ import annotations
 
@@ -14,29 +14,35 @@ import numpy as np
 _RANGE_TOL = 1e-9
 
 
-def floats(x: Any, name: str) -> np.ndarray:
-    """``x`` as a float array, refused when it is not numeric or holds NaN or inf."""
+def floats(x: Any, name: str, unmeasured: bool = False) -> np.ndarray:
+    """``x`` as a float array, refused when it is not numeric or holds NaN or inf. With
+    ``unmeasured``, NaN (or None) entries are accepted: scores that were not measured."""
     try:
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric (array-like of floats): {exc}") from exc
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
+    allowed = np.isfinite(arr) | (np.isnan(arr) if unmeasured else False)
+    if not np.all(allowed):
+        what = "finite values or NaN (not measured)" if unmeasured else "finite values (no NaN or inf)"
+        raise ValueError(f"{name} must contain only {what}")
     return arr
 
 
 def check_fractions(arr: np.ndarray, name: str) -> None:
     """Refuse values outside [0, 1]: accuracies are fractions, not percentages."""
-    if arr.size and (arr.min() < -_RANGE_TOL or arr.max() > 1.0 + _RANGE_TOL):
+    values = arr[~np.isnan(arr)]
+    if values.size and (values.min() < -_RANGE_TOL or values.max() > 1.0 + _RANGE_TOL):
         raise ValueError(
             f"{name} must hold accuracies as fractions in [0, 1]; "
-            f"got values in [{arr.min():g}, {arr.max():g}] (percentages?)"
+            f"got values in [{values.min():g}, {values.max():g}] (percentages?)"
         )
 
 
 def matrix(R: Any) -> np.ndarray:
-    """Return ``R`` as a validated square 2-D float array with T >= 1."""
-    arr = floats(R, "R")
+    """Return ``R`` as a validated square 2-D float array with T >= 1. Entries that were not measured
+    (a run with ``matrix_every`` > 1) are NaN, or None in nested lists; a metric that needs one says so
+    (``measured``)."""
+    arr = floats(R, "R", unmeasured=True)
     if arr.ndim != 2:
         raise ValueError(f"R must be a 2-D T x T matrix; got {arr.ndim} dimension(s) with shape {arr.shape}")
     if arr.shape[0] != arr.shape[1]:
@@ -45,6 +51,13 @@ def matrix(R: Any) -> np.ndarray:
         raise ValueError("R must describe at least one task; got an empty matrix")
     check_fractions(arr, "R")
     return arr
+
+
+def measured(values: np.ndarray, what: str) -> np.ndarray:
+    """``values`` of a score matrix, refused when one of them was not measured (NaN)."""
+    if np.isnan(values).any():
+        raise ValueError(f"R: {what} must be measured, but holds unmeasured (NaN) entries")
+    return values
 
 
 def vector(v: Any, T: int, name: str) -> np.ndarray:

@@ -20,6 +20,14 @@ formula in the paper's 1-based notation and then how it maps onto the arrays.
 Accuracies are fractions in [0, 1] (not percentages); inputs outside that
 range, non-finite values and badly shaped inputs raise ``ValueError``.
 
+A run may measure whole rows of ``R`` only every k tasks (``matrix_every``,
+for long streams): the rows in between hold the diagonal entry ``R[i, i]``
+and the next task's ``R[i, i+1]`` only, the others NaN (not measured).  ACC,
+BWT, FWT, first-based forgetting and intransigence use only entries every
+row has, so they are exact; max-based forgetting takes its maximum, and the
+Díaz-Rodríguez metrics their means, over the measured entries; a metric
+whose entries were not measured raises ``ValueError``.
+
 Every scalar result is a built-in Python ``float`` (never a numpy scalar), and a
 quantity that is not defined (for example backward transfer with a single
 task) is returned as ``None``, so that results can be passed straight to
@@ -50,6 +58,7 @@ import numpy as np
 from lifelong.evaluation import arrays
 
 _matrix, _vector, _row_index, _integer = arrays.matrix, arrays.vector, arrays.row_index, arrays.integer
+_measured = arrays.measured
 _as_float_array, _check_fractions = arrays.floats, arrays.check_fractions
 
 __all__ = [
@@ -76,7 +85,7 @@ def acc(R: Any) -> float:
     Here: the mean of the last row, ``R[T-1, :]``.  Defined for any T >= 1.
     """
     R = _matrix(R)
-    return float(np.mean(R[-1, :]))
+    return float(np.mean(_measured(R[-1, :], "the last row")))
 
 
 def bwt(R: Any) -> Optional[float]:
@@ -96,7 +105,7 @@ def bwt(R: Any) -> Optional[float]:
     T = R.shape[0]
     if T < 2:
         return None
-    diffs = R[T - 1, : T - 1] - np.diag(R)[: T - 1]
+    diffs = _measured(R[T - 1, : T - 1], "the last row") - _measured(np.diag(R)[: T - 1], "the diagonal")
     return float(np.sum(diffs) / (T - 1))
 
 
@@ -125,7 +134,7 @@ def fwt(R: Any, b: Any) -> Optional[float]:
     if T < 2:
         return None
     j = np.arange(1, T)
-    return float(np.sum(R[j - 1, j] - b[j]) / (T - 1))
+    return float(np.sum(_measured(R[j - 1, j], "the first super-diagonal") - b[j]) / (T - 1))
 
 
 # ---------------------------------------------------------------------------
@@ -142,7 +151,8 @@ def forgetting(R: Any, k: Optional[int] = None) -> Optional[float]:
     Here (0-based): ``f[k, j] = max_{l < k} R[l, j] - R[k, j]`` for ``j < k``
     and ``F_k`` is the mean of ``f[k, j]`` over ``j < k``.  As in the paper,
     the maximum runs over *all* earlier rows ``l < k`` (including rows before
-    task ``j`` was trained).
+    task ``j`` was trained), or over the rows that measured task ``j`` when
+    some did not (``R[j, j]`` always did).
 
     ``k`` is a 0-based row index; default: the last row (``T-1``).
     Returns ``None`` when ``k == 0`` (no earlier task to forget), so also for
@@ -153,8 +163,9 @@ def forgetting(R: Any, k: Optional[int] = None) -> Optional[float]:
     k = _row_index(k, T)
     if k == 0:
         return None
-    best_before = np.max(R[:k, :k], axis=0)  # max_{l<k} R[l, j] for j < k
-    f = best_before - R[k, :k]
+    _measured(np.diag(R)[:k], "the diagonal")  # so that every column below has a measured entry
+    best_before = np.nanmax(R[:k, :k], axis=0)  # max_{l<k} R[l, j] for j < k
+    f = best_before - _measured(R[k, :k], f"row {k}")
     return float(np.mean(f))
 
 
@@ -183,7 +194,7 @@ def forgetting_first_based(R: Any, k: Optional[int] = None) -> Optional[float]:
     k = _row_index(k, T)
     if k == 0:
         return None
-    return float(np.mean(np.diag(R)[:k] - R[k, :k]))
+    return float(np.mean(_measured(np.diag(R)[:k], "the diagonal") - _measured(R[k, :k], f"row {k}")))
 
 
 def intransigence(R: Any, joint: Any) -> list[float]:
@@ -202,7 +213,7 @@ def intransigence(R: Any, joint: Any) -> list[float]:
     R = _matrix(R)
     T = R.shape[0]
     joint = _vector(joint, T, "joint")
-    return [float(x) for x in joint - np.diag(R)]
+    return [float(x) for x in joint - _measured(np.diag(R), "the diagonal")]
 
 
 # ---------------------------------------------------------------------------
@@ -270,26 +281,26 @@ def diaz_rodriguez(R: Any, model_sizes: Optional[Sequence[float]] = None) -> dic
       ``None`` if ``model_sizes`` is None.
 
     The 0-based array entries are the same sets of entries (``i >= j``,
-    ``i > j``, ``i < j``).  The paper's other criteria (samples storage size,
+    ``i > j``, ``i < j``); where some were not measured, each mean runs over
+    the measured ones (its count in place of the paper's).  The paper's other criteria (samples storage size,
     computational efficiency) need quantities not in ``R`` and are not computed.
     """
     R = _matrix(R)
     T = R.shape[0]
     rows, cols = np.indices((T, T))
-    a = float(np.sum(R[rows >= cols]) / (T * (T + 1) / 2))
+    diag = _measured(np.diag(R), "the diagonal")
+    a = float(np.nanmean(R[rows >= cols]))  # the means run over the measured entries
 
     bwt_val: Optional[float] = None
     rem: Optional[float] = None
     bwt_plus: Optional[float] = None
     fwt_val: Optional[float] = None
     if T >= 2:
-        pairs = T * (T - 1) / 2
-        diag = np.diag(R)
         lower = rows > cols
-        bwt_val = float(np.sum(R[lower] - diag[cols[lower]]) / pairs)
+        bwt_val = float(np.nanmean(R[lower] - diag[cols[lower]]))
         rem = float(1.0 - abs(min(bwt_val, 0.0)))
         bwt_plus = float(max(bwt_val, 0.0))
-        fwt_val = float(np.sum(R[rows < cols]) / pairs)
+        fwt_val = float(np.nanmean(R[rows < cols]))
 
     ms: Optional[float] = None
     if model_sizes is not None:

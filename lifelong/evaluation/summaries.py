@@ -82,7 +82,7 @@ def regression_summary(E: Any, b: Any, **_) -> dict[str, Any]:
     * ``forgetting`` — mean over j<T of ``E[T, j] − min_{l<T} E[l, j]`` (max-based: the error's rise from
       its best); ``forgetting_first_based`` — mean of ``E[T, j] − E[j, j]``.
     """
-    E = np.asarray(E, dtype=float)
+    E = np.asarray(E, dtype=float)  # None (not measured) becomes NaN, left out of the minima as in ``forgetting``
     if E.ndim != 2 or E.shape[0] != E.shape[1] or E.shape[0] == 0:
         raise ValueError(f"E must be a non-empty square matrix, got shape {E.shape}")
     b = np.asarray(b, dtype=float)
@@ -93,6 +93,6 @@ def regression_summary(E: Any, b: Any, **_) -> dict[str, Any]:
         j = np.arange(T - 1)
         out["bwt"] = float(np.mean(E[j, j] - E[-1, j]))
         out["fwt"] = float(np.mean(b[1:] - E[j, j + 1]))
-        out["forgetting"] = float(np.mean(E[-1, j] - E[:-1, :-1].min(axis=0)))
+        out["forgetting"] = float(np.mean(E[-1, j] - np.nanmin(E[:-1, :-1], axis=0)))
         out["forgetting_first_based"] = float(np.mean(E[-1, j] - E[j, j]))
     return out

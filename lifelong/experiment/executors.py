@@ -132,7 +132,7 @@ def execute(run: RunSpec, checkpointer, logs: Path, threads: int = 1) -> Outcome
         result = ll.run(strategy, stream, seed=run.seed, checkpointer=watched,
                         evaluators=standard_evaluators(*run.evaluators),
                         checkpoint_every=run.checkpoint_every if stream.info.task_free else None,
-                        loggers=_loggers(run.logging, logs))
+                        loggers=_loggers(run.logging, logs), matrix_every=run.matrix_every)
     except Exception as e:  # recorded, and the grid goes on
         return Outcome(error=f"{type(e).__name__}: {e}", resumed_from=watched.resumed_from)
     return Outcome(result=result, resumed_from=watched.resumed_from)

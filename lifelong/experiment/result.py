@@ -16,7 +16,8 @@ FORMAT_VERSION = 1
 class RunResult:
     """One strategy on one stream with one seed.
 
-    ``accuracy_matrix[i][j]``: accuracy on task j after training on task i;
+    ``accuracy_matrix[i][j]``: accuracy on task j after training on task i (None where the run did not
+    measure it: ``matrix_every``);
     ``random_init_accuracy[j]``: accuracy on task j before any training (both hold the test MSE
     when ``metric`` is ``mse``: a regression stream);
     ``metrics``: ``acc``, ``bwt``, ``fwt``, ``forgetting`` (None where not defined) and more;

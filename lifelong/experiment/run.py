@@ -39,11 +39,13 @@ def seed_everything(seed: int) -> None:
 
 def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequence[Observer] = (),
         device=None, checkpointer: Checkpointer | None = None, progress: Progress | None = None,
-        checkpoint_every: int | None = None, loggers: Sequence[Observer] = ()) -> RunResult:
+        checkpoint_every: int | None = None, loggers: Sequence[Observer] = (), matrix_every: int = 1) -> RunResult:
     """Train ``strategy`` on ``stream`` task by task and measure it.
 
     Before training, the randomly initialised model is scored on every task; after each task, on
-    every task's test set, giving the T x T accuracy matrix (of test MSEs in a regression stream).
+    every task's test set, giving the T x T accuracy matrix (of test MSEs in a regression stream); with
+    ``matrix_every`` = k > 1, whole rows only after every k-th task and the last, the rows in between
+    measuring the task just learned and the next one (``AccuracyMatrix``).
     ``evaluators`` (any ``lifelong.events.Observer``) listen to the run's events and add their own
     measurements, e.g. ``FewShot`` and ``LearningCurve``. ``loggers`` (``lifelong.loggers``) come after
     them, so that they record what the evaluators measured at each event; each is closed when the run
@@ -66,7 +68,9 @@ def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequen
     if checkpoint_every is not None and not stream.info.task_free:
         raise ValueError(f"checkpoint_every: checkpoints inside a task need a task-free stream; {stream.name} "
                          "is checkpointed after each task")
-    matrix = AccuracyMatrix()
+    if isinstance(matrix_every, bool) or not isinstance(matrix_every, int) or matrix_every < 1:
+        raise ValueError(f"matrix_every: expected a positive number of tasks, got {matrix_every!r}")
+    matrix = AccuracyMatrix(matrix_every)
     observers = [matrix, *([OnlineAccuracy()] if stream.online is not None else []), *evaluators, *loggers]
     try:
         return _observed_run(strategy, stream, seed, device, checkpointer, progress, checkpoint_every, matrix,

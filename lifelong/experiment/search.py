@@ -287,7 +287,8 @@ def run_search(experiment, fingerprints: dict, run_cells, store) -> dict[tuple[s
             first = len(p.candidates)
             rounds[sc, label] = [
                 [RunSpec(sc, with_values(entries[label], values, f"{label}-search{i + 1}"), seed, fingerprints[sc, seed],
-                         (), experiment.checkpoint_every, experiment.logging, p.search.validation)
+                         (), experiment.checkpoint_every, experiment.logging, p.search.validation,
+                         experiment.matrix_every)
                  for seed in search_seeds(p.search, experiment.seeds)]
                 for i, values in enumerate(p.ask(), first)]
         cells = [c for per in rounds.values() for candidate in per for c in candidate]

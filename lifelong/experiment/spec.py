@@ -11,6 +11,8 @@
     fewshot: {shots: [1, 5, 10], draws: 5}   # few-shot adaptation at each task's arrival; false: off
     lca: 10                   # learning-curve area over the first 10 mini-batches of each task; false: off
     continual: {every: 10, subset: 1000, window: 10}  # continual evaluation (true: these); false (default): off
+    matrix_every: 10          # long streams: every task scored after every 10th task only (and the last); in
+                              # between, the task just learned and the next (default 1: after every task)
     checkpoint_every: 500     # task-free streams also checkpoint every 500 steps (optional; not part of
                               # the experiment's identity: a resumed experiment may change it)
     loggers: [tensorboard, csv]   # also wandb, mlflow: each run logs under <out>/logs/ (optional; not part
@@ -44,7 +46,8 @@ from lifelong.version import __version__
 
 DEFAULT = Path(__file__).with_name("default.yaml")
 FIELDS = ("name", "description", "scenarios", "strategies", "seeds", "reference", "fewshot", "lca", "continual",
-          "checkpoint_every", "loggers", "log_every", "executor", "search", "out", "main_table", "upper_bounds")
+          "matrix_every", "checkpoint_every", "loggers", "log_every", "executor", "search", "out", "main_table",
+          "upper_bounds")
 SUMMARY_METRICS = sorted({key for m in MEASURES.values() for key in m.metrics})  # what a search may optimise
 FEWSHOT_DEFAULT = {"shots": [1, 5, 10], "draws": 5}
 LCA_DEFAULT = 10
@@ -68,6 +71,7 @@ class RunSpec:
     checkpoint_every: int | None = None  # steps between checkpoints inside a task-free stream (not in the key)
     logging: dict | None = None  # {"loggers", "every", "experiment"}: build_loggers' arguments (not in the key)
     search: dict | None = None  # a search candidate's validation stream (validation_stream's arguments); None: a run
+    matrix_every: int = 1  # whole rows of the score matrix every this many tasks (lifelong.run)
 
     @property
     def key(self) -> str:
@@ -75,7 +79,8 @@ class RunSpec:
         stream fingerprint, library version, a search cell's validation stream), not where or when."""
         ident = {"scenario": self.scenario, "strategy": self.strategy.label, "spec": self.strategy.spec,
                  "seed": self.seed, "fingerprint": self.fingerprint, "version": __version__,
-                 "evaluators": list(self.evaluators), **({"search": self.search} if self.search else {})}
+                 "evaluators": list(self.evaluators), **({"search": self.search} if self.search else {}),
+                 **({"matrix_every": self.matrix_every} if self.matrix_every != 1 else {})}
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
     @property
@@ -98,6 +103,7 @@ class Experiment:
     main_table: list[str] | None = None  # metric keys of the main table's columns; None: the report's default
     upper_bounds: list[str] | None = None  # strategy labels never marked best
     continual: dict | None = None  # ContinualEvaluation's settings; None: off
+    matrix_every: int = 1  # whole rows of the score matrix every this many tasks
     checkpoint_every: int | None = None  # steps between checkpoints in task-free streams; None: after each task
     loggers: list[str] | None = None  # lifelong.loggers names; None: none
     log_every: int = DEFAULT_EVERY  # steps between two training-loss points of the loggers
@@ -118,7 +124,7 @@ class Experiment:
         evaluators = (self.fewshot, self.lca) + ((self.continual,) if self.continual else ())
         chosen = chosen or {}
         return [RunSpec(sc, with_values(st, chosen.get((sc, st.label), {})), seed, fingerprints[sc, seed], evaluators,
-                        self.checkpoint_every, self.logging)
+                        self.checkpoint_every, self.logging, matrix_every=self.matrix_every)
                 for seed in self.seeds for sc in self.scenarios for st in self.strategies]
 
     def seeds_to_load(self) -> list[int]:
@@ -132,8 +138,8 @@ class Experiment:
 
     def definition(self) -> dict:
         """The resolved definition: written to experiment.yaml and compared on resume. The report fields
-        ``main_table``, ``upper_bounds`` and ``continual`` appear only when set, so older definitions still
-        compare equal."""
+        ``main_table``, ``upper_bounds``, ``continual`` and ``matrix_every`` appear only when set, so older
+        definitions still compare equal."""
         out = {"name": self.name, "description": self.description, "scenarios": list(self.scenarios),
                "strategies": [{"label": s.label, **s.spec} for s in self.strategies],
                "seeds": list(self.seeds), "reference": self.reference, "fewshot": self.fewshot, "lca": self.lca}
@@ -142,6 +148,8 @@ class Experiment:
                 out[key] = list(getattr(self, key))
         if self.continual is not None:
             out["continual"] = dict(self.continual)
+        if self.matrix_every != 1:
+            out["matrix_every"] = self.matrix_every
         if self.search:
             out["search"] = {s.label: s.definition() for s in self.search}
         return out
@@ -220,6 +228,7 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
     if lca is not False:
         lca = check_value("lca", lca, NonNegInt)
     continual = _continual(spec.get("continual", False))
+    matrix_every = check_value("matrix_every", spec.get("matrix_every", 1), PositiveInt)
     checkpoint_every = spec.get("checkpoint_every")
     if checkpoint_every is not None:
         checkpoint_every = check_value("checkpoint_every", checkpoint_every, PositiveInt)
@@ -236,7 +245,7 @@ def _build(spec: dict, file: Path, label: str) -> Experiment:
     return Experiment(name=name, scenarios=scenarios, strategies=strategies, seeds=seeds, reference=reference,
                       fewshot=fewshot or None, lca=None if lca is False else lca,
                       description=str(spec.get("description", "")), out=out, source=label,
-                      main_table=main_table, upper_bounds=upper_bounds, continual=continual,
+                      main_table=main_table, upper_bounds=upper_bounds, continual=continual, matrix_every=matrix_every,
                       checkpoint_every=checkpoint_every, loggers=loggers, log_every=log_every,
                       executor=executor, search=search)
 

@@ -110,9 +110,12 @@ def save_figure(fig: Figure, folder: Path, name: str) -> tuple[Path, Path]:
 
 
 def plot_line(ax, x, mean, ci, style: StrategyStyle, label: str, scale: float = 1.0, **extra) -> None:
-    """One strategy's line, with its 95% CI as a band (or an error bar for a single point)."""
+    """One strategy's line, with its 95% CI as a band (or an error bar for a single point), through its
+    measured points (a score matrix measured every k tasks has NaN between them)."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(mean, dtype=float) * scale
+    measured = ~np.isnan(y)
+    x, y, ci = x[measured], y[measured], None if ci is None else np.asarray(ci, dtype=float)[measured]
     kwargs = style.line_kwargs()
     if len(x) > MAX_PANELS:  # a marker on every point of a long line is a smear
         kwargs["markevery"] = max(1, round(len(x) / 10))
