@@ -269,12 +269,16 @@ def _show_report(folder: Path) -> int:
 
 
 def cmd_list(args) -> int:
+    """The presets; a scenario whose dataset is read from disk says so when its files are not there."""
+    from lifelong.scenarios import data_missing
+
     for kind in ("scenarios", "strategies"):
         presets = list_presets(kind)
         print(f"{kind}:")
         width = max((len(n) for n, _ in presets), default=0)
         for name, description in presets:
-            print(f"  {name:<{width}}  {description}")
+            absent = data_missing(name) if kind == "scenarios" else None
+            print(f"  {name:<{width}}  {description}" + (f" [data not found: {absent}]" if absent else ""))
     return 0
 
 

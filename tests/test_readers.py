@@ -148,3 +148,52 @@ def test_root_finds_the_files_and_a_stream_is_built_from_them(tmp_path):
                       "setting: class-incremental\n")  # root relative to the preset
     stream = ll.load_scenario(str(preset), seed=0)
     assert len(stream) == 5 and stream.input_shape == (1, 28, 28) and sum(t.n_train for t in stream) == 40
+
+
+def write_tinyimagenet(root, n_classes=200):
+    folder = root / "tiny-imagenet-200"
+    wnids = [f"n{i:08d}" for i in range(n_classes)]
+    for w in wnids:
+        write_images(folder / "train" / w / "images", 1, size=64, ext="JPEG")
+    write_images(folder / "val" / "images", n_classes, size=64, ext="JPEG")
+    (folder / "val" / "val_annotations.txt").write_text("".join(f"{i}.JPEG\t{w}\t0\t0\t63\t63\n"
+                                                                for i, w in enumerate(wnids)))
+
+
+#: every preset read from the user's files: (tasks, classes a task)
+DATASET_PRESETS = {"split-cifar10": (5, 2), "split-cifar10-ti": (5, 2), "split-cifar100": (10, 10),
+                   "split-cifar100-superclass": (20, 5), "split-tinyimagenet": (10, 20), "split-fashion-mnist": (5, 2),
+                   "split-mnist-full": (5, 2), "permuted-mnist-full": (10, 10), "rotated-mnist-full": (20, 10)}
+
+
+def test_every_dataset_preset_builds_on_test_made_files_and_list_marks_the_missing(tmp_path, monkeypatch, capsys):
+    from lifelong.config import list_presets
+    from lifelong.scenarios import data_missing
+
+    monkeypatch.setenv("LIFELONG_DATA", str(tmp_path))
+    listed = {name for name, _ in list_presets("scenarios") if data_missing(name) is not None}
+    assert listed == set(DATASET_PRESETS)
+    assert main(["list"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert f"[data not found: {tmp_path / 'cifar-10-batches-py' / 'data_batch_1'}]" in lines["split-cifar10"]
+    assert "data not found" not in lines["split-mnist"]
+    write_cifar(tmp_path)
+    write_cifar(tmp_path, hundred=True, n=100)
+    write_tinyimagenet(tmp_path)
+    for name in ("MNIST", "FashionMNIST"):
+        write_mnist_like(tmp_path, name)
+    assert not any(data_missing(name) for name in DATASET_PRESETS)
+    for name, (n_tasks, per_task) in DATASET_PRESETS.items():
+        stream = ll.load_scenario(name, seed=0)
+        assert len(stream) == n_tasks, name
+        assert all(len(t.y_train.unique()) == per_task for t in stream), name
+
+
+def test_lifelong_run_on_a_cifar10_folder_the_test_wrote(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LIFELONG_DATA", str(tmp_path / "data"))
+    write_cifar(tmp_path / "data")
+    out = tmp_path / "out"
+    assert main(["run", "--scenario", "split-cifar10", "--strategy", "derpp", "--set", "epochs=1", "--shots", "none",
+                 "--out", str(out)]) == 0
+    result = ll.RunResult.load(out / "result.json")
+    assert result.scenario == "split-cifar10" and len(result.accuracy_matrix) == 5

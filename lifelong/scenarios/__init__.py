@@ -21,12 +21,34 @@ from lifelong.config import ConfigError, PositiveInt, check_params, defaults, fi
     keyword_params, load_yaml, pop_field
 from lifelong.scenarios.builders import BUILDERS, Built
 from lifelong.scenarios.online import BOUNDARIES, present_online
-from lifelong.scenarios.readers import READERS
+from lifelong.scenarios.readers import READERS, missing
 from lifelong.scenarios.sources import SOURCES, Dataset, from_arrays, from_file
 from lifelong.scenarios.stream import SETTINGS, LazyTask, Online, Stream, StreamInfo, Task, TaskInfo, TensorCache
 
 __all__ = ["Task", "LazyTask", "TensorCache", "TaskInfo", "Stream", "StreamInfo", "Online", "Dataset", "SETTINGS",
            "load_scenario", "build_stream", "from_arrays", "from_file", "SOURCES", "BUILDERS", "BOUNDARIES", "Built"]
+
+
+def _root(root: str | None, file: str | Path | None) -> str | None:
+    """A scenario's ``root:``, relative to its preset's folder unless absolute."""
+    if root is not None and file is not None and not Path(root).expanduser().is_absolute():
+        return str(Path(file).parent / root)
+    return root
+
+
+def data_missing(preset: str) -> Path | None:
+    """For a scenario preset whose source is read from the user's files: the first file it needs that
+    is not there (``lifelong.scenarios.readers.missing``); None when all are, for the other sources and
+    for a preset that does not parse (``lifelong list`` shows why)."""
+    try:
+        file = find_preset("scenarios", preset)
+        spec = load_yaml(file)
+    except ConfigError:
+        return None
+    source, root = spec.get("source"), spec.get("root")
+    if source not in READERS or not (root is None or isinstance(root, str)):
+        return None
+    return missing(source, _root(root, file))
 
 
 def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str | Path | None = None,
@@ -50,9 +72,7 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
             source = None
         elif data is None:
             source = pop_field(spec, "source", str)
-            root = pop_field(spec, "root", str, None)
-            if root is not None and file is not None and not Path(root).expanduser().is_absolute():
-                root = str(Path(file).parent / root)
+            root = _root(pop_field(spec, "root", str, None), file)
             if source in READERS:
                 data = READERS[source](root)
             elif root is not None:

@@ -67,18 +67,20 @@ def read_idx(path: Path) -> np.ndarray:
     return body.reshape(shape).copy()  # a writable array of its own
 
 
+def _idx_files(name: str, root) -> list[Path]:
+    folder = data_root(root) / name / "raw"
+    return [folder / f"{split}-{kind}-ubyte" for split in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")]
+
+
 def idx_images(name: str, root: str | Path | None = None) -> Dataset:
     """MNIST, Fashion-MNIST or KMNIST (``name``: ``MNIST``, ``FashionMNIST``, ``KMNIST``) from
     ``<root>/<name>/raw``: 60,000 training and 10,000 test images of 28x28."""
-    folder = data_root(root) / name / "raw"
     arrays = []
-    for split in ("train", "t10k"):
-        for kind in ("images-idx3", "labels-idx1"):
-            path = folder / f"{split}-{kind}-ubyte"
-            try:
-                arrays.append(read_idx(path))
-            except FileNotFoundError:
-                raise _missing(path, name) from None
+    for path in _idx_files(name, root):
+        try:
+            arrays.append(read_idx(path))
+        except FileNotFoundError:
+            raise _missing(path, name) from None
     x, y, x_test, y_test = arrays
     return from_arrays(x[:, None] / np.float32(255), y, x_test[:, None] / np.float32(255), y_test,
                        name=name.lower())
@@ -96,11 +98,18 @@ def _cifar_images(rows: np.ndarray) -> np.ndarray:
     return rows.reshape(-1, 3, 32, 32) / np.float32(255)
 
 
+def _cifar10_files(root) -> list[Path]:
+    folder = data_root(root) / "cifar-10-batches-py"
+    return [*(folder / f"data_batch_{i}" for i in range(1, 6)), folder / "test_batch"]
+
+
+def _cifar100_files(root) -> list[Path]:
+    return [data_root(root) / "cifar-100-python" / name for name in ("train", "test")]
+
+
 def cifar10(root: str | Path | None = None) -> Dataset:
     """CIFAR-10 from ``<root>/cifar-10-batches-py``: 50,000 training and 10,000 test images."""
-    folder = data_root(root) / "cifar-10-batches-py"
-    train = [_unpickle(folder / f"data_batch_{i}", "cifar10") for i in range(1, 6)]
-    test = _unpickle(folder / "test_batch", "cifar10")
+    *train, test = (_unpickle(path, "cifar10") for path in _cifar10_files(root))
     x = np.concatenate([b["data"] for b in train])
     y = np.concatenate([b["labels"] for b in train])
     return from_arrays(_cifar_images(x), y, _cifar_images(test["data"]), np.asarray(test["labels"]),
@@ -111,8 +120,7 @@ def cifar100(root: str | Path | None = None, *, by_superclass: bool = False) -> 
     """CIFAR-100 from ``<root>/cifar-100-python``, its 100 fine labels. ``by_superclass``: the fine
     classes renumbered superclass by superclass (the 5 classes of superclass k become 5k..5k+4, each
     superclass's in their own order), so that 20 consecutive tasks of 5 are the 20 superclasses."""
-    folder = data_root(root) / "cifar-100-python"
-    train, test = _unpickle(folder / "train", "cifar100"), _unpickle(folder / "test", "cifar100")
+    train, test = (_unpickle(path, "cifar100") for path in _cifar100_files(root))
     y, y_test = np.asarray(train["fine_labels"]), np.asarray(test["fine_labels"])
     if by_superclass:
         coarse = np.zeros(100, dtype=np.int64)
@@ -169,10 +177,11 @@ def tinyimagenet(root: str | Path | None = None) -> Dataset:
     """TinyImageNet (200 classes of 64x64) from ``<root>/tiny-imagenet-200``: ``train/<wnid>/images``
     for training and, as the test set, ``val/images`` labelled by ``val/val_annotations.txt``;
     classes numbered in sorted wnid order."""
-    folder = data_root(root) / "tiny-imagenet-200"
-    notes = folder / "val" / "val_annotations.txt"
-    if not (folder / "train").is_dir() or not notes.is_file():
-        raise _missing(folder / "train" if not (folder / "train").is_dir() else notes, "tinyimagenet")
+    absent = missing("tinyimagenet", root)
+    if absent is not None:
+        raise _missing(absent, "tinyimagenet")
+    train, notes = _tinyimagenet_files(root)
+    folder = train.parent
     wnids = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
     index = {w: i for i, w in enumerate(wnids)}
     paths, labels = [], []
@@ -187,6 +196,32 @@ def tinyimagenet(root: str | Path | None = None) -> Dataset:
             raise _missing(p, "tinyimagenet")
     return from_arrays(_load_images(paths), np.asarray(labels), _load_images(val_paths),
                        np.asarray([index[w] for _, w in val]), name="tinyimagenet")
+
+
+def _tinyimagenet_files(root) -> list[Path]:
+    folder = data_root(root) / "tiny-imagenet-200"
+    return [folder / "train", folder / "val" / "val_annotations.txt"]
+
+
+def _image_folder_files(root) -> list[Path]:
+    return [] if root is None else [Path(root).expanduser() / split for split in ("train", "test")]
+
+
+#: source name -> the files and folders its reader needs, given the scenario's ``root``
+FILES = {"mnist-full": lambda root: _idx_files("MNIST", root),
+         "fashion-mnist": lambda root: _idx_files("FashionMNIST", root),
+         "kmnist": lambda root: _idx_files("KMNIST", root), "cifar10": _cifar10_files, "cifar100": _cifar100_files,
+         "cifar100-superclass": _cifar100_files, "tinyimagenet": _tinyimagenet_files,
+         "image-folder": _image_folder_files}
+
+
+def missing(source: str, root: str | Path | None = None) -> Path | None:
+    """The first file or folder that the reader of ``source`` needs and does not find (an IDX file may
+    be gzipped), else None. What a missing dataset prints, without reading any of it."""
+    for path in FILES[source](root):
+        if not (path.exists() or path.with_name(path.name + ".gz").exists()):
+            return path
+    return None
 
 
 #: source name -> reader, each called with the scenario's ``root`` (None: the default)
