@@ -1,9 +1,12 @@
 """Backbones. Every network is ``features`` (an embedding) followed by a linear ``head``,
 so methods that need the embedding (prototypes, ANIL, iCaRL) can reach it.
 
-A strategy preset picks one with ``model: auto | mlp | cnn``: ``auto`` (the
-default) gives an MLP for flat inputs, a 2-D CNN for images (C, H, W) and a
-1-D CNN for sequences (C, L) such as MNIST-1D. ``model: mypackage.nets:make_net``
+A strategy preset picks one with ``model:``: ``auto`` (the default) gives an MLP for flat inputs,
+a 2-D CNN for images (C, H, W) and a 1-D CNN for sequences (C, L) such as MNIST-1D; ``mlp``,
+``cnn``, ``resnet18``, ``reduced-resnet18`` and ``resnet32`` (``lifelong.resnets``) name ours.
+``torchvision:NAME`` and ``timm:NAME`` build an architecture of those libraries by name, without
+weights, its classifier split off as the head (``model_args`` go to ``torchvision.models.get_model``
+or ``timm.create_model``). ``model: mypackage.nets:make_net``
 names a factory of the user's own, called as ours are:
 ``make_net(input_shape, n_outputs, **model_args)`` with the input shape as a tuple
 (no batch axis); its keyword-only, annotated parameters are what ``model_args`` may
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from pathlib import Path
 from typing import Annotated, Iterator
 
 import torch
@@ -26,9 +30,10 @@ class _ModelChoice:
     """A built-in backbone's name, or the import path of a factory (checked when resolved)."""
 
     def check(self, v) -> str | None:
-        if v in ("auto", *MODELS) or is_import_path(v):
+        if v in ("auto", *MODELS) or is_import_path(v) or (isinstance(v, str) and v.split(":")[0] in LIBRARIES):
             return None
-        return "expected one of auto, " + ", ".join(MODELS) + ", or a factory's import path module:function"
+        return "expected one of auto, " + ", ".join(MODELS) + ", torchvision:NAME, timm:NAME, or a factory's " \
+            "import path module:function"
 
 
 ModelName = Annotated[str, _ModelChoice()]
@@ -115,7 +120,95 @@ def cnn(input_shape, n_outputs, *, channels: list[PositiveInt] = (32, 64), embed
     return Net(nn.Sequential(*layers), embedding_dim, n_outputs)
 
 
-MODELS = {"mlp": mlp, "cnn": cnn}
+def _resnets():
+    from lifelong import resnets
+
+    return {"resnet18": resnets.resnet18, "reduced-resnet18": resnets.reduced_resnet18, "resnet32": resnets.resnet32}
+
+
+MODELS = {"mlp": mlp, "cnn": cnn, **_resnets()}
+LIBRARIES = {"torchvision": "pip install 'lifelong[torchvision]'", "timm": "pip install 'lifelong[timm]'"}
+
+
+class External:
+    """A ``torchvision:NAME`` or ``timm:NAME`` architecture as a factory; its ``model_args`` go to the
+    library unchecked (``takes_any_args``), which refuses the ones it does not know."""
+
+    takes_any_args = True
+
+    def __init__(self, library: str, arch: str):
+        self.library, self.arch, self.name = library, arch, f"{library}:{arch}"
+        try:
+            self.module = __import__(library)
+        except ImportError:
+            raise ConfigError(f"needs {library}, which is not installed: {LIBRARIES[library]}", field="model",
+                              value=self.name) from None
+        known = self.module.models.list_models() if library == "torchvision" else self.module.list_models()
+        if arch not in known:
+            raise ConfigError(f"not an architecture {library} knows (e.g. {', '.join(known[:4])})", field="model",
+                              value=self.name)
+
+    def __call__(self, input_shape, n_outputs: int, **kwargs) -> Net:
+        try:
+            if self.library == "timm":  # timm drops its classifier itself and says how wide its features are
+                features = self.module.create_model(self.arch, pretrained=False, num_classes=0,
+                                                    in_chans=input_shape[0], **kwargs)
+                net = Net(features, features.num_features, n_outputs)
+            else:
+                net = _split_head(self.module.models.get_model(self.arch, weights=None, num_classes=n_outputs,
+                                                               **kwargs), n_outputs)
+            with torch.no_grad():  # a forward pass on two blank inputs: does the architecture take them?
+                net.eval()(torch.zeros(2, *input_shape))
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ConfigError(f"cannot be built for inputs of shape {tuple(input_shape)}, {n_outputs} outputs and "
+                              f"model_args {kwargs}: {str(e).splitlines()[0]}", field="model", value=self.name) from None
+        return net.train()
+
+
+def _split_head(model: nn.Module, n_outputs: int) -> Net:
+    """A classifier as ``features`` + ``head``: its last linear layer with ``n_outputs`` outputs becomes
+    the head, an identity in its place."""
+    name = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features == n_outputs][-1]
+    head = model.get_submodule(name)
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent), leaf, nn.Identity())
+    net = Net(model, head.in_features, n_outputs)
+    net.head, net.split_from = head, name
+    return net
+
+
+def load_weights(net: nn.Module, path: str) -> None:
+    """Pretrained weights the user has, from ``path``: a state dict (or a checkpoint holding one under
+    ``state_dict`` or ``model``) of the whole network (keys ``features.*`` and ``head.*``) or of the
+    backbone alone (a ``torchvision:`` network's own keys, whose classifier's are then left out: the
+    head keeps its fresh initialisation). Keys or shapes that do not fit are one ConfigError."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError("no such file", field="weights", value=str(path))
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as e:  # a damaged or foreign file: pickle, zip and torch errors alike
+        raise ConfigError(f"is not a PyTorch checkpoint of tensors ({type(e).__name__})", field="weights",
+                          value=str(path)) from None
+    if isinstance(state, dict):
+        state = state.get("state_dict", state.get("model", state))
+    if not (isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise ConfigError("holds no state dict of tensors", field="weights", value=str(path))
+    whole = any(k.startswith(("features.", "head.")) for k in state)
+    target = net if whole else net.features
+    split = getattr(net, "split_from", None)
+    state = state if whole or split is None else {k: v for k, v in state.items() if not k.startswith(split + ".")}
+    own = target.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        what = f"lacks {missing[0]}" if missing else f"has {unexpected[0]}, which the network does not" \
+            if unexpected else f"gives {wrong[0]} the shape {tuple(state[wrong[0]].shape)}, the network " \
+                               f"{tuple(own[wrong[0]].shape)}"
+        n = len(missing) + len(unexpected) + len(wrong)
+        raise ConfigError(f"does not fit the {'network' if whole else 'backbone'}: it {what} ({n} key(s) off)",
+                          field="weights", value=str(path))
+    target.load_state_dict(state)
 
 
 def resolve(name: str, input_shape) -> str:
@@ -129,6 +222,8 @@ def factory(name: str):
     """The function that builds the backbone ``name`` (``mlp``, ``cnn``, or ``module:function``)."""
     if name in MODELS:
         return MODELS[name]
+    if name.split(":")[0] in LIBRARIES:
+        return External(*name.split(":", 1))
     found = import_object(name, field="model")
     if not callable(found):
         raise ConfigError("not a function or class that builds a network", field="model", value=name)

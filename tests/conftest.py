@@ -6,6 +6,15 @@ import torch
 import lifelong as ll
 
 
+def on_disk(name: str) -> bool:
+    """Whether scenario preset ``name`` reads the user's files (CIFAR, TinyImageNet, ...), which tests do
+    not have: tests/test_readers.py builds each of those presets on files it writes."""
+    from lifelong.config import find_preset, load_yaml
+    from lifelong.scenarios.readers import READERS
+
+    return load_yaml(find_preset("scenarios", name)).get("source") in READERS
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _threads():
     """One thread per test process: pytest runs two processes (setup.cfg), one per core."""

@@ -203,9 +203,9 @@ def test_the_cli_refuses_a_bad_logger_before_running(capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_importing_lifelong_imports_no_logging_tool():
+def test_importing_lifelong_imports_no_optional_package():
     code = "import lifelong, lifelong.loggers, lifelong.cli, sys; " \
-           "print([m for m in ('tensorboard', 'wandb', 'mlflow', 'ray') if m in sys.modules])"
+           "print([m for m in ('tensorboard', 'wandb', 'mlflow', 'ray', 'timm', 'torchvision') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -78,9 +78,12 @@ def build_strategy(spec: dict, *, file: str | Path | None = None) -> Strategy:
         build = None if model == "auto" else factory(model)  # a factory named by its import path must import
         if params.get("model_args"):
             if build is None:
-                raise ConfigError("model_args needs an explicit model (mlp, cnn or module:function)",
+                raise ConfigError("model_args needs an explicit model (not auto)",
                                   field="model", value=model)
-            check_params(build, params["model_args"], prefix="model_args.")
+            if not getattr(build, "takes_any_args", False):
+                check_params(build, params["model_args"], prefix="model_args.")
+        if params.get("weights") and file is not None and not Path(params["weights"]).expanduser().is_absolute():
+            params["weights"] = str(Path(file).parent / params["weights"])  # next to the preset, as root: is
         return cls(**params)  # a constructor may refuse values too (ConfigError)
     except ConfigError as e:
         raise (e.in_file(file) if file else e) from None

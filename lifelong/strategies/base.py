@@ -8,7 +8,8 @@ constructor parameter is keyword-only and annotated; the annotation is the prese
 groups, one class each, and a method is made of the groups it uses and no more: a preset or override
 naming a field the method would ignore is refused.
 
-* ``NetworkStrategy`` (``model``, ``model_args``, ``epochs``): the network, the task masks,
+* ``NetworkStrategy`` (``model``, ``model_args``, ``weights``, ``epochs``): the network (``weights``: a
+  checkpoint of pretrained weights to start from, ``lifelong.models.load_weights``), the task masks,
   prediction among the classes the setting allows, the state.
 * ``WithOptimizer`` (``optimizer``, ``lr``, ``momentum``, ``weight_decay``): ``new_optimizer`` (in
   ``lifelong.strategies.mixins``, with ``FineTuning``).
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from lifelong.config import ConfigError, keyword_params, PositiveInt
-from lifelong.models import ModelName, build_model, channels_last, evaluating
+from lifelong.models import ModelName, build_model, channels_last, evaluating, load_weights
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
 from lifelong.strategies.mixins import FineTuning, WithOptimizer
 
@@ -136,8 +137,9 @@ class NetworkStrategy(Strategy):
 
     state_attrs: tuple[str, ...] = ("seen", "task_masks")
 
-    def __init__(self, *, model: ModelName = "auto", model_args: dict | None = None, epochs: PositiveInt = 1):
-        self.model, self.model_args, self.epochs = model, model_args, epochs
+    def __init__(self, *, model: ModelName = "auto", model_args: dict | None = None, weights: str | None = None,
+                 epochs: PositiveInt = 1):
+        self.model, self.model_args, self.weights, self.epochs = model, model_args, weights, epochs
 
     # --- building ---------------------------------------------------------------------
 
@@ -157,6 +159,8 @@ class NetworkStrategy(Strategy):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = build_model(self.model, self.info.input_shape, self.info.n_classes, **(self.model_args or {}))
+        if self.weights is not None:
+            load_weights(net, self.weights)
         return channels_last(net.to(self.device))
 
     def n_parameters(self) -> int:
