@@ -100,7 +100,7 @@ class Agent(FineTuning, EpisodicLearner):
         self.online_optimizer(self.meta_parameters())
         old = self.memory.stored()
         pool = (torch.cat([x, old["x"]]), torch.cat([y, old["y"]])) if old else (x, y)
-        loss = self.outer_step(self.episodes(*pool, None))
+        loss = self.meta_step(self.episodes(*pool, None))
         self.memory.add(self.generator, x=x, y=y)
         return loss
 

@@ -56,6 +56,40 @@ def evaluating(net: nn.Module) -> Iterator[nn.Module]:
         net.train(was_training)
 
 
+def _running_norms(net: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers of ``net`` that keep running statistics."""
+    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None]
+
+
+@contextlib.contextmanager
+def batch_statistics(net: nn.Module) -> Iterator[nn.Module]:
+    """For the block, the BatchNorm layers of ``net`` that are in train mode normalise by the statistics
+    of each batch they are given and leave their running statistics alone (those in eval mode use the
+    running statistics, as always). ``torch.func``'s transforms cannot update buffers in place, so the
+    functional inner loops of the meta-learners run under this, as in MAML (Finn et al. 2017), whose
+    BatchNorm uses the batch's statistics; ``track_statistics`` then updates the running statistics,
+    which predictions in eval mode use, with one ordinary forward pass. A network without BatchNorm is
+    left as it is."""
+    saved = [(m, m.running_mean, m.running_var, m.num_batches_tracked) for m in _running_norms(net) if m.training]
+    for m, *_ in saved:
+        m.track_running_stats = False
+        m.running_mean = m.running_var = m.num_batches_tracked = None
+    try:
+        yield net
+    finally:
+        for m, mean, var, count in saved:
+            m.track_running_stats = True
+            m.running_mean, m.running_var, m.num_batches_tracked = mean, var, count
+
+
+@torch.no_grad()
+def track_statistics(net: nn.Module, x: torch.Tensor) -> None:
+    """The running statistics of ``net``'s BatchNorm layers in train mode updated by a forward pass of
+    ``x`` (nothing is run for a network without any)."""
+    if any(m.training for m in _running_norms(net)):
+        net(x)
+
+
 def channels_last(net: nn.Module) -> nn.Module:
     """``net`` with its 4-D weights in the channels-last layout, in place: 2-D convolutions and pooling
     then run several times faster on a CPU (max-pooling 8x, see benchmarks/continual_eval.py), for

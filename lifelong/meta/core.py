@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from lifelong.models import batch_statistics
+
 Params = dict[str, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -58,7 +60,12 @@ def adapt(model: nn.Module, params: Mapping[str, torch.Tensor], x_support, y_sup
     rates = per_param_lr if per_param_lr is not None else lr
     names = list(params) if only is None else list(only)
     fast = dict(params)
+    with batch_statistics(model):  # BatchNorm in train mode: each batch's statistics, buffers untouched
+        return _sgd_steps(model, fast, names, rates, x_support, y_support, loss_fn, steps, first_order)
 
+
+def _sgd_steps(model, fast: Params, names, rates, x_support, y_support, loss_fn, steps: int, first_order: bool):
+    """``adapt``'s steps, moving the entries ``names`` of ``fast``."""
     def support_loss(moving, frozen):
         return task_loss(model, {**frozen, **moving}, x_support, y_support, loss_fn)
 

@@ -34,6 +34,7 @@ from lifelong.config import Choice, NonNegInt, PositiveFloat, PositiveInt
 from lifelong.meta import core
 from lifelong.meta.episodes import classification_episodes, episode_cross_entropy, regression_episodes
 from lifelong.meta.prototypes import class_means
+from lifelong.models import batch_statistics, track_statistics
 from lifelong.strategies.base import NetworkStrategy, NonFiniteLoss
 from lifelong.strategies.mixins import WithOptimizer
 from lifelong.strategies.memory import BalancedMemory
@@ -77,7 +78,7 @@ class EpisodicLearner(WithOptimizer, NetworkStrategy):
         self.before_task(task)
         self.opt = self.new_optimizer(self.meta_parameters())
         for _ in range(self.outer_steps(task)):
-            loss = self.outer_step(self.episodes(*self.pool))
+            loss = self.meta_step(self.episodes(*self.pool))
             if on_step is not None:
                 on_step(loss)
         if not torch.isfinite(loss):
@@ -104,6 +105,15 @@ class EpisodicLearner(WithOptimizer, NetworkStrategy):
             return regression_episodes(x, y, group, self.meta_batch, self.k_support, self.k_query, self.generator)
         return classification_episodes(x, y, self.meta_batch, self.n_way, self.k_support, self.k_query,
                                        self.generator)
+
+    def meta_step(self, episodes) -> torch.Tensor:
+        """``outer_step`` with every BatchNorm layer on its batch's statistics, then their running
+        statistics updated on the episodes' inputs (``lifelong.models.batch_statistics``)."""
+        with batch_statistics(self.net):
+            loss = self.outer_step(episodes)
+        xs, _, xq, _ = episodes
+        track_statistics(self.net, torch.cat([xs.flatten(0, 1), xq.flatten(0, 1)]))
+        return loss
 
     def outer_step(self, episodes) -> torch.Tensor:
         """One step of the outer optimizer on ``outer_loss``; returns that loss (non-finite on divergence)."""

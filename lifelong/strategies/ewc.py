@@ -6,6 +6,7 @@ import torch
 from torch.func import functional_call, grad, vmap
 
 from lifelong.config import Choice, Fraction, NonNegFloat, PositiveInt
+from lifelong.models import evaluating
 from lifelong.strategies.base import SGDStrategy
 
 
@@ -54,7 +55,9 @@ class EWC(SGDStrategy):
                 self.importance[n], self.anchor[n] = total, torch.where(total > 0, mean, theta)
 
     def fisher(self, task) -> dict:
-        """Mean squared per-sample gradient of the log-likelihood of the true label (empirical Fisher)."""
+        """Mean squared per-sample gradient of the log-likelihood of the true label (empirical Fisher), of
+        the network in eval mode: BatchNorm on its running statistics (one sample has no batch
+        statistics), no dropout."""
         n = min(task.n_train, self.fisher_samples)
         idx = torch.randperm(task.n_train, generator=self.generator, device=self.device)[:n]
         x, y = task.x_train[idx], task.y_train[idx]
@@ -69,9 +72,10 @@ class EWC(SGDStrategy):
 
         fisher = {k: torch.zeros_like(v) for k, v in params.items()}
         per_sample = vmap(grad(nll), in_dims=(None, 0, 0))
-        for start in range(0, n, 256):
-            s = slice(start, start + 256)
-            g = per_sample(params, x[s], y[s])
-            for k in fisher:
-                fisher[k] += (g[k] ** 2).sum(0)
+        with evaluating(self.net):
+            for start in range(0, n, 256):
+                s = slice(start, start + 256)
+                g = per_sample(params, x[s], y[s])
+                for k in fisher:
+                    fisher[k] += (g[k] ** 2).sum(0)
         return {k: f / n for k, f in fisher.items()}

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 from lifelong.config import PositiveInt
+from lifelong.models import evaluating
 from lifelong.strategies.base import SGDStrategy
 from lifelong.strategies.memory import SlotMemory
 from lifelong.strategies.rehearsal import Rehearsal
@@ -44,9 +45,10 @@ class GSSGreedy(Rehearsal, SGDStrategy):
         if self.buffer_size == 0:
             return
         params = {n: p.detach() for n, p in self.net.named_parameters()}
-        raw = _flat(vmap(grad(self.sample_loss), in_dims=(None, 0, 0))(params, x, y))
+        with evaluating(self.net):  # per-sample gradients: BatchNorm on its running statistics
+            raw = _flat(vmap(grad(self.sample_loss), in_dims=(None, 0, 0))(params, x, y))
+            reference = self.memory_gradients(params)
         g = F.normalize(raw, dim=1)
-        reference = self.memory_gradients(params)
         score = torch.zeros(len(y), device=self.device) if reference is None else (g @ reference.T).max(1).values
         extra = {} if t is None else {"t": t}
         n = self.memory.add(x=x, y=y, score=score, **extra)

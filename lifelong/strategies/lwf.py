@@ -42,7 +42,7 @@ class LwF(SGDStrategy):
                 self.old_heads = torch.stack(heads) if heads else self.old_heads[:0]
             else:
                 self.old_heads = self.seen.clone()[None]
-            self.old_net = copy.deepcopy(self.net).requires_grad_(False)
+            self.old_net = copy.deepcopy(self.net).eval().requires_grad_(False)  # its recorded responses
         super().before_task(task)
 
     def training_step(self, x, y, t):

@@ -15,6 +15,7 @@ import torch
 from torch.func import functional_call
 
 from lifelong.config import NonNegInt, PositiveFloat
+from lifelong.models import batch_statistics, track_statistics
 from lifelong.strategies.base import MiniBatchStrategy, NetworkStrategy
 from lifelong.strategies.mixins import FineTuning
 from lifelong.strategies.memory import ReservoirMemory
@@ -73,7 +74,9 @@ class OnlineRehearsal(Rehearsal, FineTuning, MiniBatchStrategy):
         return torch.optim.SGD(params, lr=lr or self.adapt_lr)
 
     def update(self, x, y, t, epoch):
-        loss = self.observe(x, y, t)
+        with batch_statistics(self.net):  # functional steps: BatchNorm on each batch's statistics
+            loss = self.observe(x, y, t)
+        track_statistics(self.net, x)
         if epoch == 0:  # offer each incoming sample to the memory once, after learning from it
             self.memory.add(self.generator, x=x, y=y, t=torch.full_like(y, self.task_label))
         return loss
