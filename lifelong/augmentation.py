@@ -1,10 +1,82 @@
-"""Batched data augmentation on the device: one call transforms a whole batch, each sample drawn apart."""
+"""Batched data augmentation on the device: one call transforms a whole batch, each sample drawn apart.
+
+A scenario preset declares the augmentation its images get while a network trains (``augment: {crop:
+4, flip: true}``: torchvision's ``RandomCrop(size, padding=4)`` and ``RandomHorizontalFlip``, batched)
+and the normalisation of its inputs (``normalize: {mean: [...], std: [...]}``, applied to every image
+when the stream is built). ``Augmentation`` is applied by the network itself in train mode, to every
+batch it trains on (``augment_inputs``), as dropout is: the memories store the samples as they came,
+and a replayed batch is augmented afresh when it is trained on, as in Mammoth (Buzzega et al. 2020).
+"""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """``crop``: pad each image by this many pixels (with ``fill``, a value per channel: the
+    normalised black) and crop it back to its size at a random offset; ``flip``: mirror each image
+    left to right with probability 1/2."""
+
+    crop: int = 0
+    flip: bool = False
+    fill: tuple[float, ...] | None = None
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.crop:
+            x = random_crop(x, generator, self.crop, self.fill)
+        if self.flip:
+            x = random_flip(x, generator)
+        return x
+
+
+def random_crop(x: torch.Tensor, generator: torch.Generator, padding: int, fill=None) -> torch.Tensor:
+    """Each image ``(N, C, H, W)`` padded by ``padding`` pixels on every side (``fill`` per channel,
+    default 0) and cropped back to H x W at an offset drawn uniformly for each image."""
+    n, c, h, w = x.shape
+    padded = x.new_empty(n, h + 2 * padding, w + 2 * padding, c)  # channels last: the gather copies whole pixels
+    padded[:] = 0.0 if fill is None else torch.tensor(fill, dtype=x.dtype, device=x.device)
+    padded[:, padding:padding + h, padding:padding + w] = x.permute(0, 2, 3, 1)
+    offset = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator, device=x.device)
+    rows = offset[:, :1] + torch.arange(h, device=x.device)
+    cols = offset[:, 1:] + torch.arange(w, device=x.device)
+    out = padded[torch.arange(n, device=x.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2)
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image mirrored left to right with probability 1/2."""
+    flip = torch.rand(len(x), generator=generator, device=x.device) < 0.5
+    return torch.where(flip.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+
+
+class _Augmenter(nn.Module):
+    """Holds the augmentation and its generator on the network, so that a copy of the network (a
+    teacher, an adapted copy) draws from its own copy of the generator."""
+
+    def __init__(self, augmentation: Augmentation, generator: torch.Generator):
+        super().__init__()
+        self.augmentation, self.generator = augmentation, generator
+
+    def pre_hook(self, module: nn.Module, args):
+        if module.training and torch.is_grad_enabled():
+            return (self.augmentation(args[0], self.generator), *args[1:])
+        return None
+
+
+def augment_inputs(net: nn.Module, augmentation: Augmentation, generator: torch.Generator) -> nn.Module:
+    """``net``, made to augment every input batch of its forward pass while it trains (train mode,
+    gradients on), drawing from ``generator``; in eval mode, or without gradients (predictions,
+    teachers, statistics), its inputs are left as they are. The meta-learners' embedding calls
+    (``net.features``) are not augmented."""
+    net.augmenter = _Augmenter(augmentation, generator)
+    net.register_forward_pre_hook(net.augmenter.pre_hook)
+    return net
 
 
 def random_resized_crop(x: torch.Tensor, generator: torch.Generator, scale: tuple[float, float] = (0.2, 1.0),

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lifelong.config import ConfigError, PositiveInt, check_params, defaults, find_preset, import_object, is_import_path, \
+from lifelong.augmentation import Augmentation
+from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_params, check_value, defaults, find_preset, import_object, is_import_path, \
     keyword_params, load_yaml, pop_field
 from lifelong.scenarios.builders import BUILDERS, Built
 from lifelong.scenarios.online import BOUNDARIES, present_online
@@ -94,21 +95,73 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
                               field="seed", value=spec["seed"])
         online, boundaries = spec.pop("online", None), spec.pop("boundaries", None)
         test_subset = pop_field(spec, "test_subset", PositiveInt, None)
+        augment, normalize = spec.pop("augment", None), spec.pop("normalize", None)
         params = {**defaults(builder), **check_params(builder, spec)}
         built = builder(data, seed, **params)
         if not isinstance(built, Built):
             built = Built(built)
         tasks = list(built.tasks) if test_subset is None else subset_tests(built.tasks, test_subset, seed)
         tasks, presented, presentation = present_online(tasks, seed, params["setting"], online, boundaries)
+        held_out = list(built.held_out)
+        augmentation, images = image_options(augment, normalize, tasks[0].input_shape)
+        if normalize is not None:
+            tasks, held_out = normalized(tasks, images["normalize"]), normalized(held_out, images["normalize"])
     except ConfigError as e:
         raise (e.in_file(file) if file else e) from None
     n_classes = built.n_classes if built.n_classes is not None else data.n_classes
     # options left off (None) stay out of the definition: existing streams keep their fingerprints
     definition = {**({"source": source} if source is not None else {}), "builder": builder_name,
                   **{k: v for k, v in params.items() if v is not None}, **presentation,
-                  **({"test_subset": test_subset} if test_subset is not None else {}), "seed": seed}
+                  **({"test_subset": test_subset} if test_subset is not None else {}), **images, "seed": seed}
     return Stream(name=name, setting=params["setting"], tasks=tasks, n_classes=n_classes,
-                  definition=definition, held_out=built.held_out, online=presented)
+                  definition=definition, held_out=held_out, online=presented, augment=augmentation)
+
+
+def image_options(augment, normalize, input_shape) -> tuple[Augmentation | None, dict]:
+    """A preset's ``augment: {crop: P, flip: true}`` and ``normalize: {mean: [...], std: [...]}``
+    (``lifelong.augmentation``), checked: the augmentation, and the fields as the definition keeps them."""
+    if augment is None and normalize is None:
+        return None, {}
+    if len(input_shape) != 3:
+        raise ConfigError(f"needs images (C, H, W); this stream's inputs have shape {tuple(input_shape)}",
+                          field="augment" if augment is not None else "normalize")
+    out: dict = {}
+    if normalize is not None:
+        normalize = check_value("normalize", normalize, dict)
+        unknown = sorted(set(normalize) - {"mean", "std"})
+        if unknown or set(normalize) != {"mean", "std"}:
+            raise ConfigError("expected mean and std, one value per channel", field=f"normalize.{unknown[0]}"
+                              if unknown else "normalize", value=normalize)
+        for key in ("mean", "std"):
+            values = check_value(f"normalize.{key}", normalize[key], list[float])
+            if len(values) != input_shape[0] or (key == "std" and min(values) <= 0):
+                raise ConfigError(f"expected {input_shape[0]} value(s), one per channel" + (", all positive"
+                                  if key == "std" else ""), field=f"normalize.{key}", value=values)
+        out["normalize"] = {"mean": list(normalize["mean"]), "std": list(normalize["std"])}
+    if augment is None:
+        return None, out
+    augment = check_value("augment", augment, dict)
+    unknown = sorted(set(augment) - {"crop", "flip"})
+    if unknown:
+        raise ConfigError("unknown field (known: crop, flip)", field=f"augment.{unknown[0]}")
+    crop = check_value("augment.crop", augment.get("crop", 0), NonNegInt)
+    flip = check_value("augment.flip", augment.get("flip", False), bool)
+    mean, std = (out["normalize"]["mean"], out["normalize"]["std"]) if normalize is not None else (None, None)
+    fill = None if mean is None else tuple(-m / s for m, s in zip(mean, std))  # black, normalised
+    out["augment"] = {"crop": crop, "flip": flip}
+    return Augmentation(crop, flip, fill), out
+
+
+def normalized(tasks: list, normalize: dict) -> list:
+    """The tasks' images, each channel less its mean and over its std."""
+    out = []
+    for t in tasks:
+        if isinstance(t, LazyTask):
+            raise ConfigError("needs a stream held in memory; this one loads its tasks lazily", field="normalize")
+        mean = torch.tensor(normalize["mean"], dtype=t.x_train.dtype, device=t.x_train.device).view(-1, 1, 1)
+        std = torch.tensor(normalize["std"], dtype=t.x_train.dtype, device=t.x_train.device).view(-1, 1, 1)
+        out.append(dataclasses.replace(t, x_train=(t.x_train - mean) / std, x_test=(t.x_test - mean) / std))
+    return out
 
 
 def subset_tests(tasks, n: int, seed: int) -> list[Task]:

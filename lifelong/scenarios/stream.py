@@ -204,6 +204,7 @@ class StreamInfo:
     n_classes: int
     n_tasks: int
     online: Online | None = None
+    augment: Any = None  # the ``lifelong.augmentation.Augmentation`` its images get in training, or None
 
     @property
     def task_free(self) -> bool:
@@ -231,6 +232,7 @@ class Stream:
     definition: Mapping[str, Any] = field(default_factory=dict)
     held_out: tuple[Task, ...] = ()
     online: Online | None = None
+    augment: Any = None  # lifelong.augmentation.Augmentation: what a network's training batches get
 
     def __post_init__(self):
         if self.setting not in SETTINGS:
@@ -268,7 +270,7 @@ class Stream:
 
     @property
     def info(self) -> StreamInfo:
-        return StreamInfo(self.setting, self.input_shape, self.n_classes, len(self.tasks), self.online)
+        return StreamInfo(self.setting, self.input_shape, self.n_classes, len(self.tasks), self.online, self.augment)
 
     def task_info(self, i: int) -> TaskInfo:
         """What the setting lets a learner know about task ``i`` when predicting."""

@@ -31,6 +31,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from lifelong.augmentation import augment_inputs
 from lifelong.config import ConfigError, keyword_params, PositiveInt
 from lifelong.models import ModelName, build_model, channels_last, evaluating, load_weights
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
@@ -134,6 +135,7 @@ class NetworkStrategy(Strategy):
     """
 
     handles_regression = True
+    augments = True  # trains on the stream's augmentation (``lifelong.augmentation``), if it has one
 
     state_attrs: tuple[str, ...] = ("seen", "task_masks")
 
@@ -161,6 +163,8 @@ class NetworkStrategy(Strategy):
             net = build_model(self.model, self.info.input_shape, self.info.n_classes, **(self.model_args or {}))
         if self.weights is not None:
             load_weights(net, self.weights)
+        if self.info.augment is not None and self.augments:  # drawn from this run's generator
+            augment_inputs(net, self.info.augment, self.generator)
         return channels_last(net.to(self.device))
 
     def n_parameters(self) -> int:

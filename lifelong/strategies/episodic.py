@@ -49,6 +49,7 @@ class EpisodicLearner(WithOptimizer, NetworkStrategy):
     """Meta-training on episodes of the current task and a memory of the earlier ones."""
 
     state_attrs = NetworkStrategy.state_attrs + ("memory",)
+    augments = False  # episodes are drawn from the samples as they are (vmap draws no random numbers)
 
     def __init__(self, *, n_way: PositiveInt = 5, k_support: PositiveInt = 5, k_query: PositiveInt = 10,
                  meta_batch: PositiveInt = 25, buffer_size: NonNegInt = 500,
