@@ -96,6 +96,9 @@ class AvalancheStrategy(SGDStrategy):
                  replay_mem_size: NonNegInt = 0, reset_optimizer: bool = True, eval_batch_size: PositiveInt = 256,
                  **kwargs):
         super().__init__(**kwargs)
+        if self.precision != "fp32":
+            raise ConfigError("Avalanche trains in float32 here; bf16 is for lifelong's own strategies",
+                              field="precision", value=self.precision)
         self.avalanche_class, self.args = avalanche_class, args
         self.replay_mem_size, self.reset_optimizer = replay_mem_size, reset_optimizer
         self.eval_batch_size = eval_batch_size

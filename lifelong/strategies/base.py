@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable
+from typing import Annotated, Callable
 
 import torch
 import torch.nn.functional as F
 
 from lifelong.augmentation import augment_inputs
-from lifelong.config import ConfigError, keyword_params, PositiveInt
+from lifelong.config import Choice, ConfigError, keyword_params, PositiveInt
 from lifelong.models import ModelName, build_model, channels_last, evaluating, load_weights
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
 from lifelong.strategies.mixins import FineTuning, WithOptimizer
@@ -340,12 +340,21 @@ class MiniBatchStrategy(NetworkStrategy):
 
 
 class SGDStrategy(WithOptimizer, FineTuning, MiniBatchStrategy):
-    """Mini-batch SGD over each task's tensors: fine-tuning unless a subclass changes a step."""
+    """Mini-batch SGD over each task's tensors: fine-tuning unless a subclass changes a step.
+    ``precision: bf16`` computes the training steps' forward passes in bfloat16 where PyTorch's
+    autocast does (matrix products and convolutions), on a GPU or a CPU; the weights, their gradients
+    and the optimizer stay in float32, and predictions are in float32."""
+
+    def __init__(self, *, precision: Annotated[str, Choice("fp32", "bf16")] = "fp32", **kwargs):
+        super().__init__(**kwargs)
+        self.precision = precision
 
     def update(self, x, y, t, epoch: int) -> torch.Tensor:
         """One step on a mini-batch: ``training_step``'s loss, back-propagated, then an optimizer step.
         A method with an update rule of its own (MER, La-MAML) builds on ``MiniBatchStrategy`` instead."""
-        loss, opt = self.training_step(x, y, t), self.opt
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            loss = self.training_step(x, y, t)
+        opt = self.opt
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
