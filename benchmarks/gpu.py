@@ -34,7 +34,7 @@ import lifelong as ll  # noqa: E402
 
 
 def write_cifar10(root: Path, n_train: int, n_test: int = 1000) -> None:
-    """CIFAR-10's python batches (five training batches and a test batch) of random images."""
+    """CIFAR-10's python batches (five training batches, a test batch, the class names) of random images."""
     rng = np.random.default_rng(0)
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
@@ -45,6 +45,8 @@ def write_cifar10(root: Path, n_train: int, n_test: int = 1000) -> None:
     for i in range(1, 6):
         (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch(n_train // 5), protocol=2))
     (folder / "test_batch").write_bytes(pickle.dumps(batch(n_test), protocol=2))
+    names = {"label_names": [f"class{i}" for i in range(10)]}  # torchvision's CIFAR10 reads it
+    (folder / "batches.meta").write_bytes(pickle.dumps(names, protocol=2))
 
 
 def throughput(precision: str) -> float:
