@@ -14,6 +14,8 @@ naming a field the method would ignore is refused.
 * ``WithOptimizer`` (``optimizer``, ``lr``, ``momentum``, ``weight_decay``): ``new_optimizer`` (in
   ``lifelong.strategies.mixins``, with ``FineTuning``).
 * ``FineTuning`` (``adapt_steps``, ``adapt_lr``): few-shot ``adapt`` by fine-tuning a copy.
+* ``MixedPrecision`` (``precision``): bfloat16 training steps (``autocast``), for the methods whose
+  step is ``SGDStrategy.update``.
 * ``MiniBatchStrategy`` (``batch_size``): the epoch / mini-batch loop over each task's tensors,
   indexed in place; ``update`` learns one mini-batch. In an online stream the run hands it the
   stream's batches instead (``learn_batch``), each learned by one ``update``: ``epochs`` and
@@ -339,20 +341,27 @@ class MiniBatchStrategy(NetworkStrategy):
         return task.x_train, task.y_train, self.task_labels(task, len(task.y_train))
 
 
-class SGDStrategy(WithOptimizer, FineTuning, MiniBatchStrategy):
-    """Mini-batch SGD over each task's tensors: fine-tuning unless a subclass changes a step.
-    ``precision: bf16`` computes the training steps' forward passes in bfloat16 where PyTorch's
-    autocast does (matrix products and convolutions), on a GPU or a CPU; the weights, their gradients
-    and the optimizer stay in float32, and predictions are in float32."""
+class MixedPrecision:
+    """The field of the methods whose step is ``SGDStrategy.update``: ``precision: bf16`` computes the
+    training steps' forward passes in bfloat16 where PyTorch's autocast does (matrix products and
+    convolutions), on a GPU or a CPU; the weights, their gradients and the optimizer stay in float32,
+    and predictions are in float32."""
 
     def __init__(self, *, precision: Annotated[str, Choice("fp32", "bf16")] = "fp32", **kwargs):
         super().__init__(**kwargs)
         self.precision = precision
 
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
+
+class SGDStrategy(WithOptimizer, FineTuning, MixedPrecision, MiniBatchStrategy):
+    """Mini-batch SGD over each task's tensors: fine-tuning unless a subclass changes a step."""
+
     def update(self, x, y, t, epoch: int) -> torch.Tensor:
         """One step on a mini-batch: ``training_step``'s loss, back-propagated, then an optimizer step.
         A method with an update rule of its own (MER, La-MAML) builds on ``MiniBatchStrategy`` instead."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with self.autocast():
             loss = self.training_step(x, y, t)
         opt = self.opt
         opt.zero_grad(set_to_none=True)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from lifelong.config import Fraction, PositiveFloat
 from lifelong.models import evaluating
-from lifelong.strategies.base import MiniBatchStrategy, SGDStrategy
+from lifelong.strategies.base import MiniBatchStrategy, MixedPrecision, SGDStrategy
 from lifelong.strategies.mixins import WithOptimizer
 from lifelong.strategies.memory import PrototypeMemory
 from lifelong.strategies.rehearsal import Rehearsal
@@ -45,7 +45,7 @@ def ppp_loss(z: torch.Tensor, y: torch.Tensor, prototypes: torch.Tensor, tempera
     return total / len(y)
 
 
-class CoPE(Rehearsal, WithOptimizer, MiniBatchStrategy):
+class CoPE(Rehearsal, WithOptimizer, MixedPrecision, MiniBatchStrategy):
     """Unit embeddings trained against class prototypes that evolve online; prediction by the nearest
     prototype (cosine).
 

@@ -11,7 +11,7 @@ from lifelong.augmentation import random_resized_crop
 from lifelong.config import PositiveFloat, PositiveInt
 from lifelong.meta.prototypes import class_means, distances
 from lifelong.models import evaluating
-from lifelong.strategies.base import MiniBatchStrategy, SGDStrategy
+from lifelong.strategies.base import MiniBatchStrategy, MixedPrecision, SGDStrategy
 from lifelong.strategies.mixins import WithOptimizer
 from lifelong.strategies.rehearsal import Rehearsal
 
@@ -26,7 +26,7 @@ def supervised_contrastive_loss(z: torch.Tensor, y: torch.Tensor, temperature: f
     return -(log_prob.masked_fill(~positives, 0).sum(1) / positives.sum(1).clamp(min=1)).mean()
 
 
-class SCR(Rehearsal, WithOptimizer, MiniBatchStrategy):
+class SCR(Rehearsal, WithOptimizer, MixedPrecision, MiniBatchStrategy):
     """An embedding learned by supervised contrastive loss over the incoming and a replayed batch;
     prediction by the nearest class mean of the memory.
 

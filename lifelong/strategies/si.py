@@ -34,13 +34,13 @@ class SI(SGDStrategy):
 
     def before_task(self, task):
         super().before_task(task)
-        self.start = self.weights()
+        self.start = self.current_weights()
         self.omega = {n: torch.zeros_like(p) for n, p in self.start.items()}
         self.before_step = None
 
     def training_step(self, x, y, t):
         self.integrate_last_step()
-        self.before_step = self.weights()
+        self.before_step = self.current_weights()
         loss = super().training_step(x, y, t)
         if self.importance:
             loss = loss + self.si_c * self.penalty()
@@ -65,11 +65,11 @@ class SI(SGDStrategy):
 
     def after_task(self, task):
         self.integrate_last_step()
-        for n, p in self.weights().items():
+        for n, p in self.current_weights().items():
             delta = p - self.start[n]
             new = self.omega[n] / (delta ** 2 + self.xi)
             self.importance[n] = (self.importance[n] + new if n in self.importance else new).clamp(min=0)
             self.anchor[n] = p
 
-    def weights(self) -> dict[str, torch.Tensor]:
+    def current_weights(self) -> dict[str, torch.Tensor]:
         return {n: p.detach().clone() for n, p in self.net.named_parameters()}
