@@ -23,6 +23,7 @@ from typing import Annotated, Iterator
 import torch
 from torch import nn
 
+from lifelong import resnets
 from lifelong.config import ConfigError, PositiveInt, import_object, is_import_path
 
 
@@ -154,13 +155,8 @@ def cnn(input_shape, n_outputs, *, channels: list[PositiveInt] = (32, 64), embed
     return Net(nn.Sequential(*layers), embedding_dim, n_outputs)
 
 
-def _resnets():
-    from lifelong import resnets
-
-    return {"resnet18": resnets.resnet18, "reduced-resnet18": resnets.reduced_resnet18, "resnet32": resnets.resnet32}
-
-
-MODELS = {"mlp": mlp, "cnn": cnn, **_resnets()}
+MODELS = {"mlp": mlp, "cnn": cnn, "resnet18": resnets.resnet18, "reduced-resnet18": resnets.reduced_resnet18,
+          "resnet32": resnets.resnet32}
 LIBRARIES = {"torchvision": "pip install 'lifelong[torchvision]'", "timm": "pip install 'lifelong[timm]'"}
 
 
@@ -195,14 +191,18 @@ class External:
                 net.eval()(torch.zeros(2, *input_shape))
         except (TypeError, ValueError, RuntimeError) as e:
             raise ConfigError(f"cannot be built for inputs of shape {tuple(input_shape)}, {n_outputs} outputs and "
-                              f"model_args {kwargs}: {str(e).splitlines()[0]}", field="model", value=self.name) from None
+                              f"model_args {kwargs}: {str(e).splitlines()[0]}", field="model",
+                              value=self.name) from None
         return net.train()
 
 
 def _split_head(model: nn.Module, n_outputs: int) -> Net:
     """A classifier as ``features`` + ``head``: its last linear layer with ``n_outputs`` outputs becomes
     the head, an identity in its place."""
-    name = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features == n_outputs][-1]
+    found = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features == n_outputs]
+    if not found:
+        raise ValueError(f"it has no linear layer with {n_outputs} outputs to take as the head")
+    name = found[-1]
     head = model.get_submodule(name)
     parent, _, leaf = name.rpartition(".")
     setattr(model.get_submodule(parent), leaf, nn.Identity())
@@ -236,9 +236,13 @@ def load_weights(net: nn.Module, path: str) -> None:
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or wrong:
-        what = f"lacks {missing[0]}" if missing else f"has {unexpected[0]}, which the network does not" \
-            if unexpected else f"gives {wrong[0]} the shape {tuple(state[wrong[0]].shape)}, the network " \
-                               f"{tuple(own[wrong[0]].shape)}"
+        if missing:
+            what = f"lacks {missing[0]}"
+        elif unexpected:
+            what = f"has {unexpected[0]}, which the network does not"
+        else:
+            ours, theirs = tuple(own[wrong[0]].shape), tuple(state[wrong[0]].shape)
+            what = f"gives {wrong[0]} the shape {theirs}, the network {ours}"
         n = len(missing) + len(unexpected) + len(wrong)
         raise ConfigError(f"does not fit the {'network' if whole else 'backbone'}: it {what} ({n} key(s) off)",
                           field="weights", value=str(path))

@@ -30,7 +30,8 @@ def test_a_random_crop_is_a_crop_of_the_padded_image_at_a_uniform_offset():
     padded = torch.stack([F.pad(x[:, c], (2, 2, 2, 2), value=v) for c, v in enumerate((-1.0, -2.0))], 1)
     offsets = []
     for i in range(len(x)):
-        found = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(out[i], padded[i, :, dy:dy + 5, dx:dx + 6])]
+        found = [(dy, dx) for dy in range(5) for dx in range(5)
+                 if torch.equal(out[i], padded[i, :, dy:dy + 5, dx:dx + 6])]
         assert found, i
         offsets.append(found[0])
     counts = torch.bincount(torch.tensor([dy * 5 + dx for dy, dx in offsets]), minlength=25)

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from lifelong.augmentation import Augmentation
-from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_params, check_value, defaults, find_preset, import_object, is_import_path, \
-    keyword_params, load_yaml, pop_field
+from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_params, check_value, defaults, find_preset, \
+    import_object, is_import_path, keyword_params, load_yaml, pop_field
 from lifelong.scenarios.builders import BUILDERS, Built
 from lifelong.scenarios.online import BOUNDARIES, present_online
 from lifelong.scenarios.readers import READERS, missing
