@@ -19,8 +19,8 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Augmentation:
-    """``crop``: pad each image by this many pixels (with ``fill``, a value per channel: the
-    normalised black) and crop it back to its size at a random offset; ``flip``: mirror each image
+    """``crop``: pad each image by this many pixels (with ``fill``, a value per channel: black, 0 for
+    8-bit images, normalised for float ones) and crop it back to its size at a random offset; ``flip``: mirror each image
     left to right with probability 1/2."""
 
     crop: int = 0
@@ -40,7 +40,7 @@ def random_crop(x: torch.Tensor, generator: torch.Generator, padding: int, fill=
     default 0) and cropped back to H x W at an offset drawn uniformly for each image."""
     n, c, h, w = x.shape
     padded = x.new_empty(n, h + 2 * padding, w + 2 * padding, c)  # channels last: the gather copies whole pixels
-    padded[:] = 0.0 if fill is None else torch.tensor(fill, dtype=x.dtype, device=x.device)
+    padded[:] = 0 if fill is None else torch.tensor(fill, dtype=x.dtype, device=x.device)
     padded[:, padding:padding + h, padding:padding + w] = x.permute(0, 2, 3, 1)
     offset = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator, device=x.device)
     rows = offset[:, :1] + torch.arange(h, device=x.device)
@@ -53,6 +53,34 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each image mirrored left to right with probability 1/2."""
     flip = torch.rand(len(x), generator=generator, device=x.device) < 0.5
     return torch.where(flip.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """How a stream's 8-bit images become the network's inputs: ``x / 255``, each channel less its
+    ``mean`` and over its ``std`` (the preset's ``normalize``; none: 0 and 1)."""
+
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float() / 255
+        if self.mean is None:
+            return x
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+        return (x - mean) / std
+
+
+def convert_pixels(net: nn.Module, pixels: Pixels) -> nn.Module:
+    """``net``, made to turn 8-bit input batches into floats (``pixels``) where its ``features`` begin,
+    so that every way in (the whole network, the embedding, a functional call) gets them alike; float
+    inputs pass as they are."""
+    def hook(module, args):
+        return (pixels(args[0]), *args[1:]) if args[0].dtype == torch.uint8 else None
+
+    net.features.register_forward_pre_hook(hook)
+    return net
 
 
 class _Augmenter(nn.Module):
@@ -85,6 +113,8 @@ def random_resized_crop(x: torch.Tensor, generator: torch.Generator, scale: tupl
     a crop of a share of the area drawn from ``scale`` and an aspect ratio drawn log-uniformly from
     ``ratio``, at a random place, resampled bilinearly. Images ``(N, C, H, W)``, or sequences
     ``(N, C, L)`` cropped along their length (``scale`` then the share of the length)."""
+    if x.dtype == torch.uint8:  # 8-bit images stay 8-bit
+        return random_resized_crop(x.float(), generator, scale, ratio).round().clamp(0, 255).to(torch.uint8)
     n, device = len(x), x.device
     u = torch.rand(n, 4, generator=generator, device=device)
     area = scale[0] + (scale[1] - scale[0]) * u[:, 0]

@@ -106,3 +106,21 @@ def test_memories_store_the_samples_as_they_came_and_runs_resume_to_the_same_num
     plain.setup(unaugmented.info, seed=0)
     plain.fit_task(unaugmented[0])
     assert not torch.equal(plain.net.head.weight, s.net.head.weight)  # it trained on augmented batches
+
+
+def test_eight_bit_images_give_the_numbers_of_float_ones():
+    """A reader's images stay uint8 and become floats where the network begins, normalised per batch:
+    the same numbers as the same images held as normalised floats."""
+    import numpy as np
+
+    from lifelong.scenarios.sources import from_images
+
+    raw = (X * 255).round().to(torch.uint8)
+    spec = {"builder": "split", "n_tasks": 2, "augment": {"flip": True}, "normalize": AUGMENTED["normalize"]}
+    eight = build_stream(spec, data=from_images(raw, Y, raw[:40], Y[:40], name="toy"), seed=0)
+    floats = build_stream(spec, data=from_arrays(raw.numpy() / np.float32(255), Y, raw[:40].numpy() / np.float32(255),
+                                                 Y[:40], name="toy"), seed=0)
+    assert eight[0].x_train.dtype == torch.uint8 and floats[0].x_train.dtype == torch.float32
+    for name in ("replay", "der", "agent"):
+        assert ll.run(fast(name, model="cnn"), eight, seed=0).accuracy_matrix == \
+            ll.run(fast(name, model="cnn"), floats, seed=0).accuracy_matrix, name

@@ -44,7 +44,7 @@ def test_idx_readers_give_torchvisions_tensors(tmp_path, name, source, cls):
     ours = READERS[source](str(tmp_path))
     for train, x, y in ((True, ours.x_train, ours.y_train), (False, ours.x_test, ours.y_test)):
         theirs = cls(str(tmp_path), train=train, download=False)
-        assert torch.equal((x[:, 0] * 255).round().to(torch.uint8), theirs.data)
+        assert x.dtype == torch.uint8 and torch.equal(x[:, 0], theirs.data)  # 8-bit, as published
         assert torch.equal(y, theirs.targets)
     gz = tmp_path / "gz"
     write_mnist_like(gz, name, compress=True)  # the same bytes gzipped read the same
@@ -80,7 +80,7 @@ def test_cifar_readers_give_torchvisions_tensors(tmp_path, monkeypatch, hundred)
     ours = READERS["cifar100" if hundred else "cifar10"](str(tmp_path))
     for train, x, y in ((True, ours.x_train, ours.y_train), (False, ours.x_test, ours.y_test)):
         theirs = cls(str(tmp_path), train=train, download=False)
-        assert torch.equal((x * 255).round().to(torch.uint8).permute(0, 2, 3, 1), torch.from_numpy(theirs.data))
+        assert torch.equal(x.permute(0, 2, 3, 1), torch.from_numpy(theirs.data))
         assert y.tolist() == list(theirs.targets)
 
 
@@ -107,7 +107,7 @@ def test_image_folder_reads_as_torchvisions_imagefolder(tmp_path):
     ours = READERS["image-folder"](str(tmp_path))
     for split, x, y in (("train", ours.x_train, ours.y_train), ("test", ours.x_test, ours.y_test)):
         theirs = torchvision.datasets.ImageFolder(str(tmp_path / split), transform=torchvision.transforms.ToTensor())
-        assert torch.equal(x, torch.stack([img for img, _ in theirs]))
+        assert torch.equal(x / 255, torch.stack([img for img, _ in theirs]))  # ToTensor: the 8-bit values / 255
         assert y.tolist() == [label for _, label in theirs]
 
 
@@ -121,11 +121,11 @@ def test_tinyimagenet_reads_train_folders_and_labels_val_by_its_annotations(tmp_
                                                       "2.JPEG\tn02\t0\t0\t63\t63\n")
     ours = READERS["tinyimagenet"](str(tmp_path))
     theirs = torchvision.datasets.ImageFolder(str(root / "train"), transform=torchvision.transforms.ToTensor())
-    assert torch.equal(ours.x_train, torch.stack([img for img, _ in theirs]))
+    assert torch.equal(ours.x_train / 255, torch.stack([img for img, _ in theirs]))
     assert ours.y_train.tolist() == [label for _, label in theirs] == [0, 0, 1, 1]  # n01 < n02
     assert ours.y_test.tolist() == [1, 0, 1]
     first = torchvision.transforms.ToTensor()(Image.open(root / "val" / "images" / "0.JPEG").convert("RGB"))
-    assert torch.equal(ours.x_test[0], first)
+    assert torch.equal(ours.x_test[0] / 255, first)
 
 
 def test_a_missing_dataset_is_one_line_naming_the_path_and_where_it_is_published(tmp_path, monkeypatch, capsys):
@@ -197,3 +197,16 @@ def test_lifelong_run_on_a_cifar10_folder_the_test_wrote(tmp_path, monkeypatch, 
                  "--out", str(out)]) == 0
     result = ll.RunResult.load(out / "result.json")
     assert result.scenario == "split-cifar10" and len(result.accuracy_matrix) == 5
+
+
+def test_a_cifar100_stream_holds_its_images_as_eight_bits(tmp_path, monkeypatch):
+    """The stream's tensors take at most 1.5x the dataset's uint8 size (labels included): images are
+    never held as floats; the network normalises each batch where it begins."""
+    monkeypatch.setenv("LIFELONG_DATA", str(tmp_path))
+    write_cifar(tmp_path, hundred=True, n=100)
+    stream = ll.load_scenario("split-cifar100", seed=0)
+    held = sum(t.numel() * t.element_size() for task in stream for t in (task.x_train, task.y_train, task.x_test,
+                                                                            task.y_test))
+    assert all(task.x_train.dtype == torch.uint8 for task in stream)
+    assert held <= 1.5 * 600 * 3072  # 500 training and 100 test images of 3,072 bytes
+    assert stream.info.pixels.mean == (0.5071, 0.4865, 0.4409)

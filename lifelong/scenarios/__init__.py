@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lifelong.augmentation import Augmentation
+from lifelong.augmentation import Augmentation, Pixels
 from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_params, check_value, defaults, find_preset, \
     import_object, is_import_path, keyword_params, load_yaml, pop_field
 from lifelong.scenarios.builders import BUILDERS, Built
@@ -103,8 +103,9 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
         tasks = list(built.tasks) if test_subset is None else subset_tests(built.tasks, test_subset, seed)
         tasks, presented, presentation = present_online(tasks, seed, params["setting"], online, boundaries)
         held_out = list(built.held_out)
-        augmentation, images = image_options(augment, normalize, tasks[0].input_shape)
-        if normalize is not None:
+        eight_bit = tasks[0].x_train.dtype == torch.uint8
+        augmentation, pixels, images = image_options(augment, normalize, tasks[0].input_shape, eight_bit)
+        if normalize is not None and not eight_bit:  # float images: normalised here, once
             tasks, held_out = normalized(tasks, images["normalize"]), normalized(held_out, images["normalize"])
     except ConfigError as e:
         raise (e.in_file(file) if file else e) from None
@@ -114,14 +115,17 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
                   **{k: v for k, v in params.items() if v is not None}, **presentation,
                   **({"test_subset": test_subset} if test_subset is not None else {}), **images, "seed": seed}
     return Stream(name=name, setting=params["setting"], tasks=tasks, n_classes=n_classes,
-                  definition=definition, held_out=held_out, online=presented, augment=augmentation)
+                  definition=definition, held_out=held_out, online=presented, augment=augmentation, pixels=pixels)
 
 
-def image_options(augment, normalize, input_shape) -> tuple[Augmentation | None, dict]:
+def image_options(augment, normalize, input_shape, eight_bit: bool = False) -> tuple:
     """A preset's ``augment: {crop: P, flip: true}`` and ``normalize: {mean: [...], std: [...]}``
-    (``lifelong.augmentation``), checked: the augmentation, and the fields as the definition keeps them."""
+    (``lifelong.augmentation``), checked: the augmentation, how 8-bit images become floats (with
+    ``eight_bit``: ``Pixels``, normalising each batch where the network begins; else None), and the
+    fields as the definition keeps them."""
+    pixels = Pixels() if eight_bit else None
     if augment is None and normalize is None:
-        return None, {}
+        return None, pixels, {}
     if len(input_shape) != 3:
         raise ConfigError(f"needs images (C, H, W); this stream's inputs have shape {tuple(input_shape)}",
                           field="augment" if augment is not None else "normalize")
@@ -138,8 +142,10 @@ def image_options(augment, normalize, input_shape) -> tuple[Augmentation | None,
                 raise ConfigError(f"expected {input_shape[0]} value(s), one per channel" + (", all positive"
                                   if key == "std" else ""), field=f"normalize.{key}", value=values)
         out["normalize"] = {"mean": list(normalize["mean"]), "std": list(normalize["std"])}
+        if eight_bit:
+            pixels = Pixels(tuple(normalize["mean"]), tuple(normalize["std"]))
     if augment is None:
-        return None, out
+        return None, pixels, out
     augment = check_value("augment", augment, dict)
     unknown = sorted(set(augment) - {"crop", "flip"})
     if unknown:
@@ -147,9 +153,9 @@ def image_options(augment, normalize, input_shape) -> tuple[Augmentation | None,
     crop = check_value("augment.crop", augment.get("crop", 0), NonNegInt)
     flip = check_value("augment.flip", augment.get("flip", False), bool)
     mean, std = (out["normalize"]["mean"], out["normalize"]["std"]) if normalize is not None else (None, None)
-    fill = None if mean is None else tuple(-m / s for m, s in zip(mean, std))  # black, normalised
+    fill = None if mean is None or eight_bit else tuple(-m / s for m, s in zip(mean, std))  # black, normalised
     out["augment"] = {"crop": crop, "flip": flip}
-    return Augmentation(crop, flip, fill), out
+    return Augmentation(crop, flip, fill), pixels, out
 
 
 def normalized(tasks: list, normalize: dict) -> list:

@@ -128,13 +128,16 @@ def rotate(data: Dataset, seed: int, *, n_tasks: PositiveInt = 5, max_angle: Ann
 
 
 def _rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
-    """Rotate a batch of images about their centre (bilinear, zeros outside)."""
+    """Rotate a batch of images about their centre (bilinear, zeros outside); 8-bit images stay 8-bit
+    (rounded)."""
     if degrees % 360 == 0:
         return x.clone()
     r = math.radians(degrees)
-    theta = torch.tensor([[math.cos(r), -math.sin(r), 0.0], [math.sin(r), math.cos(r), 0.0]], dtype=x.dtype)
+    images = x.float() if x.dtype == torch.uint8 else x
+    theta = torch.tensor([[math.cos(r), -math.sin(r), 0.0], [math.sin(r), math.cos(r), 0.0]], dtype=images.dtype)
     grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8) if x.dtype == torch.uint8 else out
 
 
 @generates_data

@@ -13,7 +13,7 @@ torchvision lays them out (so a folder torchvision downloaded into works as it i
 * an image folder (``<root>/<class>/*.png|jpg``, torchvision's ``ImageFolder``): the root itself,
   with ``<root>/train`` and ``<root>/test``.
 
-Images become float32 in [0, 1], (N, C, H, W), like every source of ``lifelong.scenarios.sources``.
+Images stay 8-bit (uint8), (N, C, H, W): ``lifelong.scenarios.sources.from_images``.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lifelong.config import ConfigError
-from lifelong.scenarios.sources import Dataset, from_arrays
+from lifelong.scenarios.sources import Dataset, from_images
 
 PUBLISHED = {
     "MNIST": "http://yann.lecun.com/exdb/mnist/",
@@ -82,7 +82,7 @@ def idx_images(name: str, root: str | Path | None = None) -> Dataset:
         except FileNotFoundError:
             raise _missing(path, name) from None
     x, y, x_test, y_test = arrays
-    return from_arrays(x[:, None] / np.float32(255), y, x_test[:, None] / np.float32(255), y_test,
+    return from_images(x[:, None], y, x_test[:, None], y_test,
                        name=name.lower())
 
 
@@ -94,8 +94,8 @@ def _unpickle(path: Path, dataset: str) -> dict:
 
 
 def _cifar_images(rows: np.ndarray) -> np.ndarray:
-    """N x 3072 uint8 rows (the R, G and B planes of 32x32, row-major) as float N x 3 x 32 x 32."""
-    return rows.reshape(-1, 3, 32, 32) / np.float32(255)
+    """N x 3072 uint8 rows (the R, G and B planes of 32x32, row-major) as N x 3 x 32 x 32."""
+    return rows.reshape(-1, 3, 32, 32)
 
 
 def _cifar10_files(root) -> list[Path]:
@@ -112,7 +112,7 @@ def cifar10(root: str | Path | None = None) -> Dataset:
     *train, test = (_unpickle(path, "cifar10") for path in _cifar10_files(root))
     x = np.concatenate([b["data"] for b in train])
     y = np.concatenate([b["labels"] for b in train])
-    return from_arrays(_cifar_images(x), y, _cifar_images(test["data"]), np.asarray(test["labels"]),
+    return from_images(_cifar_images(x), y, _cifar_images(test["data"]), np.asarray(test["labels"]),
                        name="cifar10")
 
 
@@ -129,23 +129,23 @@ def cifar100(root: str | Path | None = None, *, by_superclass: bool = False) -> 
         new = np.empty(100, dtype=np.int64)
         new[order] = np.arange(100)
         y, y_test = new[y], new[y_test]
-    return from_arrays(_cifar_images(train["data"]), y, _cifar_images(test["data"]), y_test,
+    return from_images(_cifar_images(train["data"]), y, _cifar_images(test["data"]), y_test,
                        name="cifar100-superclass" if by_superclass else "cifar100")
 
 
 def _load_images(paths: list[Path]) -> np.ndarray:
-    """Images as float N x C x H x W in [0, 1] (greyscale kept as one channel, others as RGB)."""
+    """Images as uint8 N x C x H x W (greyscale kept as one channel, others as RGB)."""
     from PIL import Image
 
     out = []
     for p in paths:
         with Image.open(p) as im:
             im = im.convert("L") if im.mode in ("L", "1", "I;16") else im.convert("RGB")
-            a = np.asarray(im, dtype=np.float32) / 255
+            a = np.asarray(im, dtype=np.uint8)
         out.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
     if len({a.shape for a in out}) > 1:
         raise ConfigError("holds images of different sizes", field="source", value=str(paths[0].parent.parent))
-    return np.stack(out) if out else np.zeros((0, 1, 1, 1), np.float32)
+    return np.stack(out) if out else np.zeros((0, 1, 1, 1), np.uint8)
 
 
 def _folder_split(folder: Path, classes: list[str]) -> tuple[list[Path], np.ndarray]:
@@ -170,7 +170,7 @@ def image_folder(root: str | Path) -> Dataset:
                               "test/<class>/)", field="root", value=str(root))
     classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
     (xp, y), (tp, y_test) = _folder_split(root / "train", classes), _folder_split(root / "test", classes)
-    return from_arrays(_load_images(xp), y, _load_images(tp), y_test, name=root.name)
+    return from_images(_load_images(xp), y, _load_images(tp), y_test, name=root.name)
 
 
 def tinyimagenet(root: str | Path | None = None) -> Dataset:
@@ -194,7 +194,7 @@ def tinyimagenet(root: str | Path | None = None) -> Dataset:
     for p in val_paths:
         if not p.is_file():
             raise _missing(p, "tinyimagenet")
-    return from_arrays(_load_images(paths), np.asarray(labels), _load_images(val_paths),
+    return from_images(_load_images(paths), np.asarray(labels), _load_images(val_paths),
                        np.asarray([index[w] for _, w in val]), name="tinyimagenet")
 
 

@@ -1,7 +1,9 @@
 """Data sources, all offline: labelled train/test pools that builders cut into tasks.
 
 Images are float32 in [0, 1] with a channel axis (N, 1, H, W); MNIST-1D is
-(N, 1, 40). Each pool's train/test split is fixed (it never depends on a run's
+(N, 1, 40). The datasets read from the user's files (``lifelong.scenarios.readers``) keep their
+8-bit pixels (uint8, ``from_images``): a stream of them stays a quarter of the size, and the network
+turns each batch into floats where it begins (``lifelong.augmentation.Pixels``). Each pool's train/test split is fixed (it never depends on a run's
 seed), so test samples never leak into training and results stay comparable.
 """
 from __future__ import annotations
@@ -53,6 +55,13 @@ def from_arrays(x_train, y_train, x_test, y_test, name: str = "arrays") -> Datas
             raise ValueError(f"{split}: labels must be a 1-D array of non-negative integers")
     if xs[0].shape[1:] != xs[1].shape[1:]:
         raise ValueError(f"train inputs have shape {tuple(xs[0].shape[1:])}, test inputs {tuple(xs[1].shape[1:])}")
+    return Dataset(name, xs[0], ys[0], xs[1], ys[1])
+
+
+def from_images(x_train, y_train, x_test, y_test, name: str) -> Dataset:
+    """A pool of 8-bit images ``(N, C, H, W)`` kept as uint8 (numpy arrays or tensors; labels as int64)."""
+    xs = [torch.as_tensor(np.asarray(a, dtype=np.uint8)) for a in (x_train, x_test)]
+    ys = [torch.as_tensor(np.asarray(a)).long() for a in (y_train, y_test)]
     return Dataset(name, xs[0], ys[0], xs[1], ys[1])
 
 

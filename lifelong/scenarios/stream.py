@@ -205,10 +205,16 @@ class StreamInfo:
     n_tasks: int
     online: Online | None = None
     augment: Any = None  # the ``lifelong.augmentation.Augmentation`` its images get in training, or None
+    pixels: Any = None  # ``lifelong.augmentation.Pixels``: its inputs are 8-bit images, made floats so; None: floats
 
     @property
     def task_free(self) -> bool:
         return self.online is not None and self.online.task_free
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """uint8 for 8-bit images (``pixels``), else float32."""
+        return torch.float32 if self.pixels is None else torch.uint8
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,6 +239,7 @@ class Stream:
     held_out: tuple[Task, ...] = ()
     online: Online | None = None
     augment: Any = None  # lifelong.augmentation.Augmentation: what a network's training batches get
+    pixels: Any = None  # lifelong.augmentation.Pixels when the tasks hold 8-bit images
 
     def __post_init__(self):
         if self.setting not in SETTINGS:
@@ -270,7 +277,8 @@ class Stream:
 
     @property
     def info(self) -> StreamInfo:
-        return StreamInfo(self.setting, self.input_shape, self.n_classes, len(self.tasks), self.online, self.augment)
+        return StreamInfo(self.setting, self.input_shape, self.n_classes, len(self.tasks), self.online, self.augment,
+                          self.pixels)
 
     def task_info(self, i: int) -> TaskInfo:
         """What the setting lets a learner know about task ``i`` when predicting."""

@@ -33,7 +33,7 @@ from typing import Annotated, Callable
 import torch
 import torch.nn.functional as F
 
-from lifelong.augmentation import augment_inputs
+from lifelong.augmentation import augment_inputs, convert_pixels
 from lifelong.config import Choice, ConfigError, keyword_params, PositiveInt
 from lifelong.models import ModelName, build_model, channels_last, evaluating, load_weights
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
@@ -165,6 +165,8 @@ class NetworkStrategy(Strategy):
             net = build_model(self.model, self.info.input_shape, self.info.n_classes, **(self.model_args or {}))
         if self.weights is not None:
             load_weights(net, self.weights)
+        if self.info.pixels is not None:  # 8-bit images: made floats where the features begin
+            convert_pixels(net, self.info.pixels)
         if self.info.augment is not None and self.augments:  # drawn from this run's generator
             augment_inputs(net, self.info.augment, self.generator)
         return channels_last(net.to(self.device))

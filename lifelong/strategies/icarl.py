@@ -56,7 +56,7 @@ class ICaRL(SGDStrategy):
     def setup(self, info, *, seed=0, device="cpu"):
         super().setup(info, seed=seed, device=device)
         # exemplars: grouped by class, each class's in herding order
-        self.exemplars = {"x": torch.zeros(0, *info.input_shape, device=self.device),
+        self.exemplars = {"x": torch.zeros(0, *info.input_shape, device=self.device, dtype=info.input_dtype),
                           "y": torch.zeros(0, dtype=torch.long, device=self.device)}
         self.class_means = torch.zeros(info.n_classes, self.net.embedding_dim, device=self.device)  # 0: none
         self.old_net = None
