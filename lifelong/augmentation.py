@@ -2,8 +2,9 @@
 
 A scenario preset declares the augmentation its images get while a network trains (``augment: {crop:
 4, flip: true}``: torchvision's ``RandomCrop(size, padding=4)`` and ``RandomHorizontalFlip``, batched)
-and the normalisation of its inputs (``normalize: {mean: [...], std: [...]}``, applied to every image
-when the stream is built). ``Augmentation`` is applied by the network itself in train mode, to every
+and the normalisation of its inputs (``normalize: {mean: [...], std: [...]}``: for 8-bit images, applied
+to each batch where the network's features begin, ``Pixels``; for float ones, once when the stream is
+built). ``Augmentation`` is applied by the network itself in train mode, to every
 batch it trains on (``augment_inputs``), as dropout is: the memories store the samples as they came,
 and a replayed batch is augmented afresh when it is trained on, as in Mammoth (Buzzega et al. 2020).
 """
