@@ -17,6 +17,21 @@ from lifelong.scenarios import build_stream
 from lifelong.scenarios.readers import READERS
 
 RNG = np.random.default_rng(0)
+pytestmark = pytest.mark.usefixtures("private_cache")  # decoded image folders are cached: not in ~/.cache
+
+
+def test_decoded_images_are_cached_and_decoded_again_when_a_file_changes(tmp_path, monkeypatch):
+    from lifelong.scenarios import readers
+
+    for split in ("train", "test"):
+        write_images(tmp_path / "folder" / split / "cat", 2)
+    first = READERS["image-folder"](str(tmp_path / "folder"))
+    decode = readers._load_images
+    monkeypatch.setattr(readers, "_load_images", lambda paths: pytest.fail("decoded again"))
+    assert torch.equal(READERS["image-folder"](str(tmp_path / "folder")).x_train, first.x_train)
+    write_images(tmp_path / "folder" / "train" / "cat", 1, size=8)  # 0.png rewritten: other pixels
+    monkeypatch.setattr(readers, "_load_images", decode)
+    assert not torch.equal(READERS["image-folder"](str(tmp_path / "folder")).x_train, first.x_train)
 
 
 def write_idx(path, array: np.ndarray, compress=False) -> None:

@@ -18,6 +18,7 @@ Images stay 8-bit (uint8), (N, C, H, W): ``lifelong.scenarios.sources.from_image
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lifelong.config import ConfigError
-from lifelong.scenarios.sources import Dataset, from_images
+from lifelong.scenarios.sources import Dataset, disk_cached, from_images
 
 PUBLISHED = {
     "MNIST": "http://yann.lecun.com/exdb/mnist/",
@@ -170,7 +171,7 @@ def image_folder(root: str | Path) -> Dataset:
                               "test/<class>/)", field="root", value=str(root))
     classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
     (xp, y), (tp, y_test) = _folder_split(root / "train", classes), _folder_split(root / "test", classes)
-    return from_images(_load_images(xp), y, _load_images(tp), y_test, name=root.name)
+    return from_images(*_decoded("image-folder", xp, y, tp, y_test), name=root.name)
 
 
 def tinyimagenet(root: str | Path | None = None) -> Dataset:
@@ -194,8 +195,21 @@ def tinyimagenet(root: str | Path | None = None) -> Dataset:
     for p in val_paths:
         if not p.is_file():
             raise _missing(p, "tinyimagenet")
-    return from_images(_load_images(paths), np.asarray(labels), _load_images(val_paths),
-                       np.asarray([index[w] for _, w in val]), name="tinyimagenet")
+    return from_images(*_decoded("tinyimagenet", paths, np.asarray(labels), val_paths,
+                                 np.asarray([index[w] for _, w in val])), name="tinyimagenet")
+
+
+def _decoded(name: str, train: list[Path], y_train, test: list[Path], y_test) -> tuple[np.ndarray, ...]:
+    """The images at ``train`` and ``test``, decoded once and then read from the cache
+    (``lifelong.scenarios.sources.cache_dir``): decoding TinyImageNet's 120,000 JPEGs takes minutes. The
+    cache's key covers every file's path, size and modification time, so changed files are decoded again."""
+    h = hashlib.sha256()
+    for p in (*train, *test):
+        st = p.stat()
+        h.update(f"{p.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    h.update(np.asarray(y_train).tobytes() + np.asarray(y_test).tobytes())
+    return disk_cached(f"{name}-{h.hexdigest()[:16]}",
+                        lambda: (_load_images(train), np.asarray(y_train), _load_images(test), np.asarray(y_test)))
 
 
 def _tinyimagenet_files(root) -> list[Path]:

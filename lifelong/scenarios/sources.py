@@ -124,7 +124,7 @@ def mnist() -> Dataset:
         d = _stratified_split((x / 255.0).astype(np.float32).reshape(-1, 1, 28, 28), y, "mnist")
         return d.x_train.numpy(), d.y_train.numpy(), d.x_test.numpy(), d.y_test.numpy()
 
-    return from_arrays(*_disk_cached("mnist5k-v1", build), name="mnist")
+    return from_arrays(*disk_cached("mnist5k-v1", build), name="mnist")
 
 
 def cache_dir() -> Path:
@@ -132,7 +132,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LIFELONG_CACHE") or Path.home() / ".cache" / "lifelong")
 
 
-def _disk_cached(key: str, build) -> tuple[np.ndarray, ...]:
+def disk_cached(key: str, build) -> tuple[np.ndarray, ...]:
     """``build()``'s arrays (x_train, y_train, x_test, y_test), cached as ``<cache>/<key>.npz``."""
     path = cache_dir() / f"{key}.npz"
     names = ("x_train", "y_train", "x_test", "y_test")
@@ -171,7 +171,7 @@ def mnist1d() -> Dataset:
             random.setstate(py_state)
         return d["x"], d["y"], d["x_test"], d["y_test"]
 
-    x, y, x_test, y_test = _disk_cached(f"mnist1d-{key.hexdigest()[:12]}", build)
+    x, y, x_test, y_test = disk_cached(f"mnist1d-{key.hexdigest()[:12]}", build)
     return from_arrays(x[:, None].astype(np.float32), y, x_test[:, None].astype(np.float32), y_test, name="mnist1d")
 
 
@@ -239,7 +239,7 @@ def mnist1d_classes(n_classes: int = 300, per_class: int = 100, test_per_class: 
             test[np.flatnonzero(y == c)[per_class - test_per_class:]] = True
         return x[~test], y[~test], x[test], y[test]
 
-    x, y, x_test, y_test = _disk_cached(f"mnist1d-classes-{key}", build)
+    x, y, x_test, y_test = disk_cached(f"mnist1d-classes-{key}", build)
     return from_arrays(x[:, None], y, x_test[:, None], y_test, name="mnist1d-classes")
 
 
