@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Annotated, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from lifelong.augmentation import augment_inputs, convert_pixels
-from lifelong.config import Choice, ConfigError, keyword_params, PositiveInt
+from lifelong.config import ConfigError, keyword_params, PositiveInt
 from lifelong.models import ModelName, build_model, channels_last, evaluating, load_weights
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
-from lifelong.strategies.mixins import FineTuning, WithOptimizer
+from lifelong.strategies.mixins import FineTuning, MixedPrecision, WithOptimizer
 
 
 StepHook = Callable[[torch.Tensor], None]  # the run's step channel: called with each step's loss
@@ -341,20 +341,6 @@ class MiniBatchStrategy(NetworkStrategy):
         """The tensors to loop over for ``task``: inputs, labels, and per-sample task labels
         (task-incremental only, else None)."""
         return task.x_train, task.y_train, self.task_labels(task, len(task.y_train))
-
-
-class MixedPrecision:
-    """The field of the methods whose step is ``SGDStrategy.update``: ``precision: bf16`` computes the
-    training steps' forward passes in bfloat16 where PyTorch's autocast does (matrix products and
-    convolutions), on a GPU or a CPU; the weights, their gradients and the optimizer stay in float32,
-    and predictions are in float32."""
-
-    def __init__(self, *, precision: Annotated[str, Choice("fp32", "bf16")] = "fp32", **kwargs):
-        super().__init__(**kwargs)
-        self.precision = precision
-
-    def autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
 
 class SGDStrategy(WithOptimizer, FineTuning, MixedPrecision, MiniBatchStrategy):

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 
 from lifelong.config import Fraction, PositiveFloat
 from lifelong.models import evaluating
-from lifelong.strategies.base import MiniBatchStrategy, MixedPrecision, SGDStrategy
-from lifelong.strategies.mixins import WithOptimizer
+from lifelong.strategies.base import MiniBatchStrategy, SGDStrategy
+from lifelong.strategies.mixins import MixedPrecision, WithOptimizer
 from lifelong.strategies.memory import PrototypeMemory
 from lifelong.strategies.rehearsal import Rehearsal
 

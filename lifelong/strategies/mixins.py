@@ -1,5 +1,5 @@
 """The field groups a network strategy mixes in beside its base class (``lifelong.strategies.base``):
-``WithOptimizer`` (``optimizer``, ``lr``, ``momentum``, ``weight_decay``) and ``FineTuning``
+``WithOptimizer`` (``optimizer``, ``lr``, ``momentum``, ``weight_decay``), ``MixedPrecision`` (``precision``) and ``FineTuning``
 (``adapt_steps``, ``adapt_lr``)."""
 from __future__ import annotations
 
@@ -52,3 +52,17 @@ class FineTuning:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
+
+class MixedPrecision:
+    """The field of the methods whose step is ``SGDStrategy.update``: ``precision: bf16`` computes the
+    training steps' forward passes in bfloat16 where PyTorch's autocast does (matrix products and
+    convolutions), on a GPU or a CPU; the weights, their gradients and the optimizer stay in float32,
+    and predictions are in float32."""
+
+    def __init__(self, *, precision: Annotated[str, Choice("fp32", "bf16")] = "fp32", **kwargs):
+        super().__init__(**kwargs)
+        self.precision = precision
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")

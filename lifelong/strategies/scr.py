@@ -11,8 +11,8 @@ from lifelong.augmentation import random_resized_crop
 from lifelong.config import PositiveFloat, PositiveInt
 from lifelong.meta.prototypes import class_means, distances
 from lifelong.models import evaluating
-from lifelong.strategies.base import MiniBatchStrategy, MixedPrecision, SGDStrategy
-from lifelong.strategies.mixins import WithOptimizer
+from lifelong.strategies.base import MiniBatchStrategy, SGDStrategy
+from lifelong.strategies.mixins import MixedPrecision, WithOptimizer
 from lifelong.strategies.rehearsal import Rehearsal
 
 
