@@ -1,8 +1,9 @@
 """Throughput of `lifelong compare` on Ray (2 CPUs) against local worker processes (--jobs 2).
 
 After an untimed 1-epoch grid on each executor (the first grid of a process pays for file caches
-and first worker starts, the local one's and Ray's alike), runs the same grid of 8 runs of equal cost (split-mnist; replay; 8 seeds; MLP, 30 epochs per
-task, about 8 s a run) into fresh result stores, alternately with the local executor on 2 workers
+and first worker starts, the local one's and Ray's alike), runs the same grid of 8 runs of equal cost (split-mnist; replay; 8 seeds; MLP, 20 epochs per
+task, 10-15 s a run) into fresh result stores, ``--repeats`` times each (4: on a shared machine the
+same grid's time varies by 20% between repeats), alternately with the local executor on 2 workers
 and with the Ray executor on a fresh 2-CPU local Ray instance for each repeat, started before
 the clock starts, as a cluster is (its start and shutdown, a few seconds that
 `lifelong compare --executor ray` without a cluster pays once, are printed apart). Target: Ray
@@ -51,8 +52,8 @@ def timed(experiment, out: Path, executor: str) -> tuple[float, float]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=2, help="timed pairs, in alternating order")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=4, help="timed pairs, in alternating order")
     args = parser.parse_args()
     seconds, setup = {"local": [], "ray": []}, []
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,7 +13,7 @@ from PIL import Image
 import lifelong as ll
 from lifelong.cli import main
 from lifelong.config import ConfigError
-from lifelong.scenarios import build_stream
+from lifelong.scenarios import LazyTask, build_stream
 from lifelong.scenarios.readers import READERS
 
 RNG = np.random.default_rng(0)
@@ -214,14 +214,22 @@ def test_lifelong_run_on_a_cifar10_folder_the_test_wrote(tmp_path, monkeypatch, 
     assert result.scenario == "split-cifar10" and len(result.accuracy_matrix) == 5
 
 
-def test_a_cifar100_stream_holds_its_images_as_eight_bits(tmp_path, monkeypatch):
-    """The stream's tensors take at most 1.5x the dataset's uint8 size (labels included): images are
-    never held as floats; the network normalises each batch where it begins."""
+def test_a_cifar100_stream_holds_its_images_once_and_as_eight_bits(tmp_path, monkeypatch):
+    """Images are never held as floats (the network normalises each batch where it begins), and each task
+    is cut from the pool when it is used: beside the pool, at most two task parts are ever held."""
     monkeypatch.setenv("LIFELONG_DATA", str(tmp_path))
     write_cifar(tmp_path, hundred=True, n=100)
     stream = ll.load_scenario("split-cifar100", seed=0)
-    held = sum(t.numel() * t.element_size() for task in stream for t in (task.x_train, task.y_train, task.x_test,
-                                                                            task.y_test))
-    assert all(task.x_train.dtype == torch.uint8 for task in stream)
-    assert held <= 1.5 * 600 * 3072  # 500 training and 100 test images of 3,072 bytes
+    pool = READERS["cifar100"](tmp_path)
+    for task in stream:
+        keep = torch.isin(pool.y_train, torch.tensor(task.classes))
+        assert torch.equal(task.x_train, pool.x_train[keep]) and torch.equal(task.y_train, pool.y_train[keep])
+        assert task.x_train.dtype == torch.uint8 and len(task.y_test) == 10
+    assert stream.tasks[0].cache.peak_live <= 2
     assert stream.info.pixels.mean == (0.5071, 0.4865, 0.4409)
+    subset = ll.load_scenario("split-cifar100", seed=0, test_subset=4)  # stays lazy, each test set cut to 4
+    for full, cut in zip(stream, subset):
+        assert isinstance(cut, LazyTask) and len(cut.y_test) == 4
+        assert (cut.x_test.flatten(1)[:, None] == full.x_test.flatten(1)[None]).all(2).any(1).all()
+    online = ll.load_scenario("split-cifar100", seed=0, online=True)  # an online stream holds its own order
+    assert [t.n_train for t in online] == [t.n_train for t in stream]

@@ -176,13 +176,9 @@ def subset_tests(tasks, n: int, seed: int) -> list[Task]:
     of tasks affordable (every row scores every task)."""
     out = []
     for t in tasks:
-        if isinstance(t, LazyTask):
-            raise ConfigError("needs a stream held in memory; this one loads its tasks lazily", field="test_subset",
-                              value=n)
         if len(t.y_test) > n:
-            keep = np.sort(np.random.default_rng((seed, t.index)).permutation(len(t.y_test))[:n])
-            keep = torch.from_numpy(keep).to(t.y_test.device)
-            t = dataclasses.replace(t, x_test=t.x_test[keep], y_test=t.y_test[keep])
+            t = t.with_test_rows(torch.from_numpy(np.sort(np.random.default_rng((seed, t.index)).permutation(
+                len(t.y_test))[:n])))
         out.append(t)
     return out
 

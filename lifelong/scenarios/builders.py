@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from lifelong.config import Choice, ConfigError, NonNegInt, PositiveInt, Range
 from lifelong.scenarios.sources import Dataset
-from lifelong.scenarios.stream import Task
+from lifelong.scenarios.stream import LazyTask, Task, TensorCache
 
 SplitSetting = Annotated[str, Choice("class-incremental", "task-incremental")]
 SharedSetting = Annotated[str, Choice("domain-incremental", "task-incremental")]
@@ -58,6 +58,10 @@ def split(data: Dataset, seed: int, *, n_tasks: PositiveInt = 5, setting: SplitS
     while the earlier tasks keep all their data; a few-shot task's metadata says ``shots: K``. When k is
     past the last task (say a preset's stream shortened with ``n_tasks``) no task is few-shot. Both are
     left off by default.
+
+    A pool of 8-bit images (a dataset read from disk, ``lifelong.scenarios.readers``) is cut lazily:
+    each task is a ``LazyTask`` that gathers its rows of the pool when used (at most two task parts
+    held at once), so building Split CIFAR-100 holds its images once, not twice.
     """
     classes = data.classes
     if n_tasks > len(classes):
@@ -69,6 +73,7 @@ def split(data: Dataset, seed: int, *, n_tasks: PositiveInt = 5, setting: SplitS
     if shuffle_classes:
         classes = list(np.random.default_rng(seed).permutation(classes))
     rng = np.random.default_rng([seed, 1])  # which training examples a few-shot class keeps
+    cache = TensorCache(2) if data.x_train.dtype == torch.uint8 else None
     tasks = []
     for t, group in enumerate(np.array_split(np.asarray(classes), n_tasks)):
         group = tuple(int(c) for c in group)
@@ -78,9 +83,27 @@ def split(data: Dataset, seed: int, *, n_tasks: PositiveInt = 5, setting: SplitS
         if fewshot_from is not None and t >= fewshot_from:
             keep_tr = _keep_shots(data, group, shots, rng)
             metadata["shots"] = shots
-        tasks.append(Task(t, data.x_train[keep_tr], data.y_train[keep_tr], data.x_test[keep_te], data.y_test[keep_te],
-                          classes=group, task_label=t, metadata=metadata))
+        train, test = Rows(data.x_train, data.y_train, keep_tr), Rows(data.x_test, data.y_test, keep_te)
+        if cache is None:
+            tasks.append(Task(t, *train(), *test(), classes=group, task_label=t, metadata=metadata))
+        else:  # 8-bit images read from disk: cut when used, so the pool is the only copy held
+            tasks.append(LazyTask(t, group, t, load_train=train, load_test=test, cache=cache, n_train=len(train),
+                                  input_shape=data.x_train.shape[1:], metadata=metadata))
     return tasks
+
+
+class Rows:
+    """The rows of a pool's ``(x, y)`` that ``keep`` marks, in the pool's order: a task's train or test
+    set, cut at every call (a ``LazyTask``'s loader)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, keep: torch.Tensor):
+        self.x, self.y, self.index = x, y, keep.nonzero().flatten()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[self.index], self.y[self.index]
 
 
 def _keep_shots(data: Dataset, group: tuple[int, ...], shots: int, rng: np.random.Generator) -> torch.Tensor:

@@ -24,7 +24,6 @@ In a task-free stream every task but the last then holds a whole number of batch
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 import numpy as np
@@ -103,7 +102,7 @@ def _with_training(task: Task, parts: list[tuple[Task, torch.Tensor]], rng: np.r
     if rng is not None:
         order = torch.from_numpy(rng.permutation(len(y)))
         x, y = x[order], y[order]
-    return replace(task, x_train=x, y_train=y, metadata=dict(task.metadata))
+    return Task(task.index, x, y, task.x_test, task.y_test, task.classes, task.task_label, task.metadata)
 
 
 def present_online(tasks: list[Task], seed: int, setting: str, online,

@@ -74,6 +74,11 @@ class Task:
             metadata=dict(self.metadata),
         )
 
+    def with_test_rows(self, keep: torch.Tensor) -> "Task":
+        """This task with only the test samples at positions ``keep``."""
+        keep = keep.to(self.y_test.device)
+        return replace(self, x_test=self.x_test[keep], y_test=self.y_test[keep], metadata=dict(self.metadata))
+
 
 class TensorCache:
     """The tensors of at most ``size`` loaded task parts (a ``LazyTask``'s train set or its test set),
@@ -174,12 +179,30 @@ class LazyTask(Task):
                         load_test=self.load_test, cache=self.cache, n_train=self._n_train,
                         input_shape=self._input_shape, metadata=self.metadata, device=device)
 
+    def with_test_rows(self, keep: torch.Tensor) -> "LazyTask":
+        """This task with only the test samples at positions ``keep``, loaded when used as well."""
+        return LazyTask(self.index, self.classes, self.task_label, load_train=self.load_train,
+                        load_test=_Taken(self.load_test, keep), cache=self.cache, n_train=self._n_train,
+                        input_shape=self._input_shape, metadata=self.metadata, device=self.device)
+
     def __deepcopy__(self, memo) -> "LazyTask":
         return self  # immutable, and its data is loaded again rather than copied
 
     def __repr__(self) -> str:
         return (f"LazyTask(index={self.index}, classes={self.classes}, task_label={self.task_label}, "
                 f"n_train={self._n_train}, device={self.device})")
+
+
+class _Taken:
+    """A loader of the rows ``keep`` of what ``load`` loads."""
+
+    def __init__(self, load: Callable, keep: torch.Tensor):
+        self.load, self.keep = load, keep
+
+    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.load()
+        keep = self.keep.to(y.device)
+        return x[keep], y[keep]
 
 
 @dataclass(frozen=True, kw_only=True)
