@@ -61,7 +61,7 @@ def split(data: Dataset, seed: int, *, n_tasks: PositiveInt = 5, setting: SplitS
 
     A pool of 8-bit images (a dataset read from disk, ``lifelong.scenarios.readers``) is cut lazily:
     each task is a ``LazyTask`` that gathers its rows of the pool when used (at most two task parts
-    held at once), so building Split CIFAR-100 holds its images once, not twice.
+    held at once), so the pool and a copy of all its tasks are never held together.
     """
     classes = data.classes
     if n_tasks > len(classes):

@@ -4,7 +4,8 @@ Built-in streams keep every task's tensors in memory (on the run's device) and
 batch by index, so the training loop never goes through a per-sample
 ``__getitem__``. A stream too large for memory is made of ``LazyTask``s instead:
 each loads its train or test tensors when they are used and a shared
-``TensorCache`` keeps only the last one or two loaded.
+``TensorCache`` keeps only the last one or two loaded. The split of a pool of 8-bit
+images read from disk is lazy too: its tasks gather their rows of the pool when used.
 """
 from __future__ import annotations
 
