@@ -2,7 +2,9 @@
 (``download=False``) on files this test writes in the exact published format; missing files are
 one line that names the path and where the dataset is published."""
 import gzip
+import io
 import pickle
+import struct
 
 import numpy as np
 import pytest
@@ -67,14 +69,33 @@ def test_idx_readers_give_torchvisions_tensors(tmp_path, name, source, cls):
     assert zipped.x_train.shape == ours.x_train.shape and len(zipped.y_test) == 10
 
 
-def write_cifar(root, hundred=False, n=20):
+class Python2Pickler(pickle._Pickler):
+    """Protocol 2 with bytes as Python 2 ``str`` (the ``BINSTRING`` opcode), as the published CIFAR files hold
+    their keys and pixels."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_str2(self, obj):
+        self.write(b"T" + struct.pack("<I", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_str2
+
+
+def python2_pickle(content: dict) -> bytes:
+    buffer = io.BytesIO()
+    Python2Pickler(buffer, protocol=2).dump({k.encode(): v for k, v in content.items()})
+    return buffer.getvalue()
+
+
+def write_cifar(root, hundred=False, n=20, python2=False):
     def batch(n):
         data = {"data": RNG.integers(0, 256, (n, 3072)).astype(np.uint8)}
         if hundred:
             fine = np.arange(n) % 100
-            data.update(fine_labels=list(fine), coarse_labels=list(fine // 5 % 20))
+            data.update(fine_labels=[int(c) for c in fine], coarse_labels=[int(c) for c in fine // 5 % 20])
         else:
-            data["labels"] = list(np.arange(n) % 10)
+            data["labels"] = [int(c) for c in np.arange(n) % 10]
         return data
 
     folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
@@ -84,19 +105,29 @@ def write_cifar(root, hundred=False, n=20):
     files["meta" if hundred else "batches.meta"] = {"fine_label_names" if hundred else "label_names":
                                                     [f"c{i}" for i in range(100 if hundred else 10)]}
     for name, content in files.items():
-        (folder / name).write_bytes(pickle.dumps(content, protocol=2))
+        (folder / name).write_bytes(python2_pickle(content) if python2 else pickle.dumps(content, protocol=2))
 
 
-@pytest.mark.parametrize("hundred", [False, True])
-def test_cifar_readers_give_torchvisions_tensors(tmp_path, monkeypatch, hundred):
+@pytest.mark.parametrize("hundred, python2", [(False, True), (True, True), (True, False)])
+def test_cifar_readers_give_torchvisions_tensors(tmp_path, monkeypatch, hundred, python2):
+    """On files pickled as the published ones are (Python 2), and as Python 3 pickles them."""
     cls = torchvision.datasets.CIFAR100 if hundred else torchvision.datasets.CIFAR10
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a: True)  # ours: other checksums
-    write_cifar(tmp_path, hundred)
+    write_cifar(tmp_path, hundred, python2=python2)
     ours = READERS["cifar100" if hundred else "cifar10"](str(tmp_path))
     for train, x, y in ((True, ours.x_train, ours.y_train), (False, ours.x_test, ours.y_test)):
         theirs = cls(str(tmp_path), train=train, download=False)
         assert torch.equal(x.permute(0, 2, 3, 1), torch.from_numpy(theirs.data))
         assert y.tolist() == list(theirs.targets)
+
+
+def test_a_truncated_cifar_file_is_one_line_naming_it(tmp_path):
+    write_cifar(tmp_path, hundred=True, python2=True)
+    train = tmp_path / "cifar-100-python" / "train"
+    train.write_bytes(train.read_bytes()[:5000])
+    with pytest.raises(ConfigError, match="damaged") as e:
+        READERS["cifar100"](tmp_path)
+    assert str(train) in str(e.value) and "\n" not in str(e.value)
 
 
 def test_cifar100_by_superclass_numbers_each_superclass_consecutively(tmp_path):

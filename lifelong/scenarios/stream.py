@@ -9,6 +9,7 @@ images read from disk is lazy too: its tasks gather their rows of the pool when 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import weakref
@@ -176,15 +177,16 @@ class LazyTask(Task):
         return self._input_shape
 
     def to(self, device) -> "LazyTask":
-        return LazyTask(self.index, self.classes, self.task_label, load_train=self.load_train,
-                        load_test=self.load_test, cache=self.cache, n_train=self._n_train,
-                        input_shape=self._input_shape, metadata=self.metadata, device=device)
+        return self._changed(device=device)
 
     def with_test_rows(self, keep: torch.Tensor) -> "LazyTask":
         """This task with only the test samples at positions ``keep``, loaded when used as well."""
-        return LazyTask(self.index, self.classes, self.task_label, load_train=self.load_train,
-                        load_test=_Taken(self.load_test, keep), cache=self.cache, n_train=self._n_train,
-                        input_shape=self._input_shape, metadata=self.metadata, device=self.device)
+        return self._changed(load_test=functools.partial(_taken, self.load_test, keep))
+
+    def _changed(self, **changes) -> "LazyTask":
+        return LazyTask(self.index, self.classes, self.task_label, **{
+            "load_train": self.load_train, "load_test": self.load_test, "cache": self.cache, "n_train": self._n_train,
+            "input_shape": self._input_shape, "metadata": self.metadata, "device": self.device, **changes})
 
     def __deepcopy__(self, memo) -> "LazyTask":
         return self  # immutable, and its data is loaded again rather than copied
@@ -194,16 +196,10 @@ class LazyTask(Task):
                 f"n_train={self._n_train}, device={self.device})")
 
 
-class _Taken:
-    """A loader of the rows ``keep`` of what ``load`` loads."""
-
-    def __init__(self, load: Callable, keep: torch.Tensor):
-        self.load, self.keep = load, keep
-
-    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.load()
-        keep = self.keep.to(y.device)
-        return x[keep], y[keep]
+def _taken(load: Callable, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows ``keep`` of what ``load()`` loads."""
+    x, y = load()
+    return x[keep.to(y.device)], y[keep.to(y.device)]
 
 
 @dataclass(frozen=True, kw_only=True)
