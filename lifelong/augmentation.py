@@ -131,3 +131,13 @@ def random_resized_crop(x: torch.Tensor, generator: torch.Generator, scale: tupl
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.squeeze(2) if x.dim() == 3 else out
+
+
+def take_inputs(net: nn.Module, pixels: "Pixels | None", augment: "Augmentation | None", generator) -> nn.Module:
+    """``net`` with the hooks the stream's inputs need: 8-bit pixels made floats where its features begin
+    (``convert_pixels``), and its training batches augmented from ``generator`` (``augment_inputs``)."""
+    if pixels is not None:
+        convert_pixels(net, pixels)
+    if augment is not None:
+        augment_inputs(net, augment, generator)
+    return net

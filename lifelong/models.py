@@ -91,6 +91,18 @@ def track_statistics(net: nn.Module, x: torch.Tensor) -> None:
         net(x)
 
 
+def fresh_net(name: str, input_shape, n_outputs: int, model_args: dict | None, seed: int,
+              weights: str | None = None) -> nn.Module:
+    """``build_model``'s network with its weights drawn from ``seed`` alone (the global generator left as
+    it was), then the checkpoint ``weights`` loaded when given (``load_weights``)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_model(name, input_shape, n_outputs, **(model_args or {}))
+    if weights is not None:
+        load_weights(net, weights)
+    return net
+
+
 def channels_last(net: nn.Module) -> nn.Module:
     """``net`` with its 4-D weights in the channels-last layout, in place: 2-D convolutions and pooling
     then run several times faster on a CPU (max-pooling 8x, see benchmarks/continual_eval.py), for

@@ -8,14 +8,11 @@ constructor parameter is keyword-only and annotated; the annotation is the prese
 groups, one class each, and a method is made of the groups it uses and no more: a preset or override
 naming a field the method would ignore is refused.
 
-* ``NetworkStrategy`` (``model``, ``model_args``, ``weights``, ``epochs``): the network (``weights``: a
-  checkpoint of pretrained weights to start from, ``lifelong.models.load_weights``), the task masks,
-  prediction among the classes the setting allows, the state.
-* ``WithOptimizer`` (``optimizer``, ``lr``, ``momentum``, ``weight_decay``): ``new_optimizer`` (in
-  ``lifelong.strategies.mixins``, with ``FineTuning``).
-* ``FineTuning`` (``adapt_steps``, ``adapt_lr``): few-shot ``adapt`` by fine-tuning a copy.
-* ``MixedPrecision`` (``precision``): bfloat16 training steps (``autocast``), for the methods whose
-  step is ``SGDStrategy.update``.
+* ``NetworkStrategy`` (``model``, ``model_args``, ``weights``: pretrained weights to start from,
+  ``epochs``): the network, the task masks, prediction among the classes the setting allows, the state.
+* In ``lifelong.strategies.mixins``: ``WithOptimizer`` (``optimizer``, ``lr``, ``momentum``,
+  ``weight_decay``): ``new_optimizer``; ``FineTuning`` (``adapt_steps``, ``adapt_lr``): few-shot ``adapt``
+  by fine-tuning a copy; ``MixedPrecision`` (``precision``): bfloat16 steps in ``SGDStrategy.update``.
 * ``MiniBatchStrategy`` (``batch_size``): the epoch / mini-batch loop over each task's tensors,
   indexed in place; ``update`` learns one mini-batch. In an online stream the run hands it the
   stream's batches instead (``learn_batch``), each learned by one ``update``: ``epochs`` and
@@ -33,9 +30,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from lifelong.augmentation import augment_inputs, convert_pixels
+from lifelong.augmentation import take_inputs
 from lifelong.config import ConfigError, keyword_params, PositiveInt
-from lifelong.models import ModelName, build_model, channels_last, evaluating, load_weights
+from lifelong.models import ModelName, channels_last, evaluating, fresh_net
 from lifelong.scenarios.stream import StreamInfo, Task, TaskInfo
 from lifelong.strategies.mixins import FineTuning, MixedPrecision, WithOptimizer
 
@@ -130,15 +127,13 @@ class Strategy:
 class NetworkStrategy(Strategy):
     """A network learned task by task; a subclass brings the training (``fit_task``).
 
-    Class-incremental: trained on all outputs, predicts among the classes seen so
-    far. Task-incremental: training and prediction are masked to the task's
-    classes (a multi-head network sharing one output layer). Domain-incremental:
-    all classes, no mask. Regression: mean squared error on the outputs, which are the prediction.
+    Class-incremental: trained on all outputs, predicts among the classes seen so far. Task-incremental:
+    training and prediction masked to the task's classes (a multi-head network sharing one output layer).
+    Domain-incremental: all classes, no mask. Regression: mean squared error on the outputs, the prediction.
     """
 
     handles_regression = True
     augments = True  # trains on the stream's augmentation (``lifelong.augmentation``), if it has one
-
     state_attrs: tuple[str, ...] = ("seen", "task_masks")
 
     def __init__(self, *, model: ModelName = "auto", model_args: dict | None = None, weights: str | None = None,
@@ -158,17 +153,10 @@ class NetworkStrategy(Strategy):
         self.opt, self.opt_state = None, None  # the optimizer, and (online, after a resume) its saved state
 
     def new_net(self, seed: int) -> torch.nn.Module:
-        """A freshly initialised network, its weights drawn from ``seed`` alone (in the channels-last
-        layout, ``lifelong.models.channels_last``)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = build_model(self.model, self.info.input_shape, self.info.n_classes, **(self.model_args or {}))
-        if self.weights is not None:
-            load_weights(net, self.weights)
-        if self.info.pixels is not None:  # 8-bit images: made floats where the features begin
-            convert_pixels(net, self.info.pixels)
-        if self.info.augment is not None and self.augments:  # drawn from this run's generator
-            augment_inputs(net, self.info.augment, self.generator)
+        """A freshly initialised network, its weights drawn from ``seed`` alone (then ``weights``), taking
+        the stream's inputs (``lifelong.augmentation.take_inputs``), in the channels-last layout."""
+        net = fresh_net(self.model, self.info.input_shape, self.info.n_classes, self.model_args, seed, self.weights)
+        take_inputs(net, self.info.pixels, self.info.augment if self.augments else None, self.generator)
         return channels_last(net.to(self.device))
 
     def n_parameters(self) -> int:
