@@ -135,7 +135,8 @@ def test_compare_refuses_an_incompatible_pair_before_running_anything(tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
-CLASSIFICATION_ONLY = {"agent", "cope", "er-ace", "gdumb", "gss", "icarl", "lamaml", "lwf", "mir", "protonet", "scr"}
+CLASSIFICATION_ONLY = {"agent", "cope", "er-ace", "gdumb", "gss", "icarl", "lamaml", "lwf", "mir", "protonet", "scr",
+                       "osaka-agent", "osaka-protonet"}
 
 
 @pytest.mark.parametrize("name", [n for n, _ in list_presets("strategies")

@@ -212,7 +212,7 @@ def test_average_anytime_accuracy_by_hand():
     assert cm.average_anytime_accuracy([(0, 0, 0.5)], [10]) is None
 
 
-@pytest.mark.parametrize("name", ["ewc", "lwf", "joint", "maml", "gdumb"])
+@pytest.mark.parametrize("name", ["ewc", "lwf", "joint", "icarl", "gdumb"])
 def test_a_method_that_needs_boundaries_or_whole_tasks_refuses_a_task_free_stream(name, digits_online):
     with pytest.raises(ConfigError, match="task-free|online") as e:
         ll.run(ll.load_strategy(name), digits_online)

@@ -14,8 +14,9 @@ ONLINE = {name for name in SCENARIOS if "online" in load_yaml(find_preset("scena
 # the long streams cut to 2 tasks are the builders and sources of permuted-mnist and fewshot-mnist1d's class
 # pool, which run here with every foundation strategy; test_scenarios builds them whole
 LONG = {"permuted-mnist-100", "split-mnist1d-100"}
+OSAKA = {name for name in SCENARIOS if load_yaml(find_preset("scenarios", name))["builder"] == "osaka"}  # test_osaka
 PAIRS = [(sc, st) for sc in SCENARIOS for st in ("naive", "joint", "replay", "ewc") if (sc, st) not in
-         {(o, "replay") for o in ONLINE} and sc not in LONG]
+         {(o, "replay") for o in ONLINE} and sc not in LONG | OSAKA]
 
 
 @pytest.mark.parametrize("scenario, strategy", PAIRS)

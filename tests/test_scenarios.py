@@ -56,7 +56,8 @@ def test_every_preset_builds_the_stream_its_yaml_describes(name):
     assert isinstance(stream, Stream)
     assert stream.name == name
     assert stream.setting == spec["setting"]
-    assert len(stream) == spec["n_tasks"] == stream.info.n_tasks
+    # an OSAKA stream's tasks are its runs of steps between switches, drawn (tests/test_osaka.py)
+    assert len(stream) == spec.get("n_tasks", len(stream) if spec["builder"] == "osaka" else None) == stream.info.n_tasks
     assert (stream.online is not None) == ("online" in spec)
     assert [t.index for t in stream] == list(range(len(stream)))
     assert [t.task_label for t in stream] == list(range(len(stream)))

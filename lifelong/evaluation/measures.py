@@ -223,6 +223,10 @@ ACCURACY = Measure(
                                     "on the test sets of the tasks begun so far (Koh et al. 2022)"),
         "online_acc": ("Online ACC", 100.0, True, "online cumulative accuracy: each incoming batch scored before "
                                                   "it is learned, mean over the stream's samples"),
+        **{f"online_acc_{mode}": (f"Online ACC {mode}", 100.0, True, f"online cumulative accuracy over the samples "
+                                  f"of the {what} tasks (OSAKA, Caccia et al. 2020)")
+           for mode, what in (("pretrain", "pre-training classes'"), ("new", "new classes'"),
+                              ("ood", "out-of-distribution"))},
         "intransigence": ("Intransigence", 100.0, False, "mean over tasks of a*_k - R[k,k], a*_k the accuracy on "
                                                           f"task k of {_JOINT} (Chaudhry et al. 2018)"),
         **_COMMON}),
@@ -276,7 +280,8 @@ def for_setting(setting: str) -> Measure:
 
 
 #: The metrics evaluators add, in table order after the few-shot columns (windowed ones follow these).
-EVALUATOR_METRICS = ("online_acc", "lca", "aaa", "min_acc", "wc_acc")
+EVALUATOR_METRICS = ("online_acc", "online_acc_pretrain", "online_acc_new", "online_acc_ood", "lca", "aaa", "min_acc",
+                     "wc_acc")
 
 
 def from_evaluator(key: str) -> bool:

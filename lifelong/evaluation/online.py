@@ -3,7 +3,9 @@
 In online continual learning the learner meets each sample once, so its prediction on a batch it has
 not yet trained on is a test (continuum's ``online_cumulative_performance``; the protocol of Caccia
 et al. 2020's OSAKA). The score is the mean over every sample of the stream, in the stream's measure.
-The run adds this evaluator to every online stream.
+The run adds this evaluator to every online stream. In a stream whose tasks name their ``mode`` in
+their metadata (OSAKA, ``lifelong.scenarios.osaka``) the score is also given per mode, over the samples
+of that mode's tasks (``online_acc_<mode>``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ class OnlineAccuracy(Evaluator):
     def __init__(self):
         self.samples: list[int] = []  # per task
         self.totals: list[float] = []  # per task: the sum over its batches of score x batch size
+        self.modes: list[str | None] = []  # per task: its metadata's mode, if any
         self.scored = True
 
     def on_stream_start(self, ctx):
@@ -27,6 +30,7 @@ class OnlineAccuracy(Evaluator):
     def on_task_start(self, ctx, task):
         self.samples.append(0)
         self.totals.append(0.0)
+        self.modes.append(ctx.stream[task].metadata.get("mode"))
 
     def on_batch(self, ctx, task, x, y):
         self.samples[-1] += len(y)
@@ -34,7 +38,13 @@ class OnlineAccuracy(Evaluator):
 
     def output(self) -> Output:
         data = {"online": {"samples": list(self.samples),
-                           "scores": [t / n if n else None for t, n in zip(self.totals, self.samples)]}}
+                           "scores": [t / n if n else None for t, n in zip(self.totals, self.samples)],
+                           **({"modes": list(self.modes)} if any(self.modes) else {})}}
         if not self.scored or not sum(self.samples):
             return Output(data)
-        return Output(data, {"online_acc": sum(self.totals) / sum(self.samples)})
+        metrics = {"online_acc": sum(self.totals) / sum(self.samples)}
+        for mode in sorted({m for m in self.modes if m is not None}):
+            n = sum(k for k, m in zip(self.samples, self.modes) if m == mode)
+            if n:
+                metrics[f"online_acc_{mode}"] = sum(t for t, m in zip(self.totals, self.modes) if m == mode) / n
+        return Output(data, metrics)

@@ -55,7 +55,8 @@ def run(strategy: Strategy, stream: Stream, seed: int = 0, *, evaluators: Sequen
     training batches, in order, to ``strategy.learn_batch``, each announced to the observers first
     (``OnlineAccuracy``, always there in an online stream, scores it before it is learned). A
     task-free stream tells the learner nothing else; one with boundaries calls ``begin_task`` and
-    ``end_task`` around each task's batches.
+    ``end_task`` around each task's batches. A stream's pre-training pool (``stream.pretraining``) is
+    learned first, by a strategy that ``pretrains`` (its time: ``timings["pretrain_s"]``).
 
     With a ``checkpointer``, the run starts from its latest checkpoint, if any, and saves one after
     every task but the last, and in a task-free stream also every ``checkpoint_every`` steps; the
@@ -96,6 +97,13 @@ def _observed_run(strategy: Strategy, stream: Stream, seed: int, device: torch.d
         set_rng_state(saved.rng)
     else:
         events.stream_start()
+        if stream.pretraining is not None and strategy.pretrains:
+            t0 = time.perf_counter()
+            strategy.pretrain(stream.pretraining)
+            timings["pretrain_s"] = timings["total_s"] = time.perf_counter() - t0
+            if checkpointer is not None:  # a run killed in the stream does not pretrain again
+                checkpointer.save(Checkpoint(0, strategy.state_dict(), [o.state_dict() for o in observers],
+                                             rng_state(), copy.deepcopy(timings)))
     first, resumed = (saved.next_task, saved.next_batch) if saved is not None else (0, 0)
     start = time.perf_counter() - timings["total_s"]
     for i in range(first, len(stream)):

@@ -23,12 +23,14 @@ def positions(labels: torch.Tensor, classes: torch.Tensor, n_classes: int) -> tu
 
 
 def classification_episodes(x: torch.Tensor, y: torch.Tensor, n_episodes: int, n_way: int, k_support: int,
-                            k_query: int, generator: torch.Generator):
+                            k_query: int, generator: torch.Generator, relabel: bool = False):
     """``n_episodes`` N-way episodes from the samples ``(x, y)``.
 
     N is ``n_way``, or the number of classes in the pool if smaller. A class with fewer than
     ``k_support + k_query`` samples is sampled with replacement. Returns ``(xs, ys, xq, yq)`` with
-    ``xs`` of shape ``(B, N*K, ...)`` and ``ys`` of shape ``(B, N*K)``, holding the pool's labels.
+    ``xs`` of shape ``(B, N*K, ...)`` and ``ys`` of shape ``(B, N*K)``, holding the pool's labels, or
+    with ``relabel`` labels 0..N−1 in the order the episode drew its classes (the episodes of a pool
+    whose classes are not the learner's outputs: MAML's own protocol, and OSAKA's pre-training).
     """
     device = y.device
     pool = y.unique()
@@ -48,7 +50,12 @@ def classification_episodes(x: torch.Tensor, y: torch.Tensor, n_episodes: int, n
             rows.append(members[take])
         rows = torch.stack(rows)  # (N, K + Q)
         s, q = rows[:, :k_support].flatten(), rows[:, k_support:].flatten()
-        xs.append(x[s]), ys.append(y[s]), xq.append(x[q]), yq.append(y[q])
+        xs.append(x[s]), xq.append(x[q])
+        if relabel:
+            ys.append(torch.arange(n_way, device=device).repeat_interleave(k_support))
+            yq.append(torch.arange(n_way, device=device).repeat_interleave(k_query))
+        else:
+            ys.append(y[s]), yq.append(y[q])
     return torch.stack(xs), torch.stack(ys), torch.stack(xq), torch.stack(yq)
 
 

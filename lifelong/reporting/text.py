@@ -31,13 +31,17 @@ def format_result(result) -> str:
             shots = "   ".join(f"{k}-shot {fmt(v)}" for k, v in m[key].items())
             lines.append(f"  few-shot {ms.unit or ms.symbol} {label}: {shots}")
     if m.get("online_acc") is not None:
-        lines.append(f"  online accuracy {fmt(m['online_acc'])}   (each incoming batch before it is learned, %)")
+        modes = "   ".join(f"{mode} {fmt(m[f'online_acc_{mode}'])}" for mode in ("pretrain", "new", "ood")
+                           if m.get(f"online_acc_{mode}") is not None)
+        lines.append(f"  online accuracy {fmt(m['online_acc'])}   (each incoming batch before it is learned, %)"
+                     + (f"; by mode: {modes}" if modes else ""))
     if m.get("min_acc") is not None:
         window = result.extra["continual"]["window"]
         lines.append(f"  continual evaluation: min-ACC {fmt(m['min_acc'])}   WC-ACC {fmt(m['wc_acc'])}   "
                      f"WF{window} {fmt(m[f'wf{window}'])}   WP{window} {fmt(m[f'wp{window}'])}   "
                      f"AAA {fmt(m['aaa'])}   (De Lange et al. 2023; AAA: Koh et al. 2022; every "
                      f"{result.extra['continual']['every']} steps, %)")
-    lines.append(f"  trained in {sum(result.timings['train_s']):.1f}s, evaluated in {sum(result.timings['eval_s']):.1f}s"
+    pretrained = f"pretrained in {result.timings['pretrain_s']:.1f}s, " if "pretrain_s" in result.timings else ""
+    lines.append(f"  {pretrained}trained in {sum(result.timings['train_s']):.1f}s, evaluated in {sum(result.timings['eval_s']):.1f}s"
                  f" on {result.device}")
     return "\n".join(lines)

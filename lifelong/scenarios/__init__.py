@@ -20,11 +20,15 @@ import torch
 from lifelong.augmentation import Augmentation, Pixels
 from lifelong.config import ConfigError, NonNegInt, PositiveInt, check_params, check_value, defaults, find_preset, \
     import_object, is_import_path, keyword_params, load_yaml, pop_field
-from lifelong.scenarios.builders import BUILDERS, Built
+from lifelong.scenarios.builders import Built, episodes, permute, rotate, sinusoids, split
 from lifelong.scenarios.online import BOUNDARIES, present_online
+from lifelong.scenarios.osaka import osaka
 from lifelong.scenarios.readers import READERS, missing
 from lifelong.scenarios.sources import SOURCES, Dataset, from_arrays, from_file
 from lifelong.scenarios.stream import SETTINGS, LazyTask, Online, Stream, StreamInfo, Task, TaskInfo, TensorCache
+
+BUILDERS = {"split": split, "permute": permute, "rotate": rotate, "sinusoids": sinusoids, "episodes": episodes,
+            "osaka": osaka}
 
 __all__ = ["Task", "LazyTask", "TensorCache", "TaskInfo", "Stream", "StreamInfo", "Online", "Dataset", "SETTINGS",
            "load_scenario", "build_stream", "from_arrays", "from_file", "SOURCES", "BUILDERS", "BOUNDARIES", "Built"]
@@ -102,11 +106,12 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
             built = Built(built)
         tasks = list(built.tasks) if test_subset is None else subset_tests(built.tasks, test_subset, seed)
         tasks, presented, presentation = present_online(tasks, seed, params["setting"], online, boundaries)
-        held_out = list(built.held_out)
+        held_out, pretraining = list(built.held_out), built.pretraining
         eight_bit = tasks[0].x_train.dtype == torch.uint8
         augmentation, pixels, images = image_options(augment, normalize, tasks[0].input_shape, eight_bit)
         if normalize is not None and not eight_bit:  # float images: normalised here, once
             tasks, held_out = normalized(tasks, images["normalize"]), normalized(held_out, images["normalize"])
+            pretraining = None if pretraining is None else normalized([pretraining], images["normalize"])[0]
     except ConfigError as e:
         raise (e.in_file(file) if file else e) from None
     n_classes = built.n_classes if built.n_classes is not None else data.n_classes
@@ -115,7 +120,8 @@ def build_stream(spec: dict, *, seed: int = 0, name: str = "stream", file: str |
                   **{k: v for k, v in params.items() if v is not None}, **presentation,
                   **({"test_subset": test_subset} if test_subset is not None else {}), **images, "seed": seed}
     return Stream(name=name, setting=params["setting"], tasks=tasks, n_classes=n_classes,
-                  definition=definition, held_out=held_out, online=presented, augment=augmentation, pixels=pixels)
+                  definition=definition, held_out=held_out, online=presented, augment=augmentation, pixels=pixels,
+                  pretraining=pretraining)
 
 
 def image_options(augment, normalize, input_shape, eight_bit: bool = False) -> tuple:

@@ -31,11 +31,13 @@ SharedSetting = Annotated[str, Choice("domain-incremental", "task-incremental")]
 @dataclass(frozen=True)
 class Built:
     """What a builder returns when a list of tasks is not all: the stream's tasks, its held-out
-    tasks (never trained on), and its number of outputs when it is not the pool's ``n_classes``."""
+    tasks (never trained on), its number of outputs when it is not the pool's ``n_classes``, and its
+    pre-training pool (``Stream.pretraining``)."""
 
     tasks: Sequence[Task]
     held_out: Sequence[Task] = ()
     n_classes: int | None = None
+    pretraining: Task | None = None
 
 
 def generates_data(builder):
@@ -286,6 +288,3 @@ def episodes(data: Dataset, seed: int, *, n_tasks: PositiveInt = 10, n_way: Anno
     tasks = ([task(0, meta, None)] if meta else []) + [task(first + t, g, stream_rng) for t, g in enumerate(groups)]
     held_out = [task(n_tasks + j, g, held_out_rng) for j, g in enumerate(held_groups)]
     return Built(tasks, held_out, n_classes=len(used))
-
-
-BUILDERS = {"split": split, "permute": permute, "rotate": rotate, "sinusoids": sinusoids, "episodes": episodes}

@@ -240,7 +240,15 @@ def mnist1d_classes(n_classes: int = 300, per_class: int = 100, test_per_class: 
         return x[~test], y[~test], x[test], y[test]
 
     x, y, x_test, y_test = disk_cached(f"mnist1d-classes-{key}", build)
-    return from_arrays(x[:, None], y, x_test[:, None], y_test, name="mnist1d-classes")
+    return from_arrays(x[:, None], y, x_test[:, None], y_test,
+                       name="mnist1d-classes" if pool_seed == 0 else f"mnist1d-classes (pool seed {pool_seed})")
 
 
-SOURCES = {"digits": digits, "mnist": mnist, "mnist1d": mnist1d, "mnist1d-classes": mnist1d_classes}
+def mnist1d_classes_validation() -> Dataset:
+    """``mnist1d_classes`` of another pool seed: 300 other classes, for the design choices made on a
+    validation stream, apart from the classes of the streams that are scored."""
+    return mnist1d_classes(pool_seed=1)
+
+
+SOURCES = {"digits": digits, "mnist": mnist, "mnist1d": mnist1d, "mnist1d-classes": mnist1d_classes,
+           "mnist1d-classes-validation": mnist1d_classes_validation}

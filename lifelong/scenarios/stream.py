@@ -27,12 +27,8 @@ SETTINGS = ("class-incremental", "task-incremental", "domain-incremental", "regr
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What a learner may know about a task at prediction time.
-
-    In task-incremental streams it carries the task label and the task's
-    classes; in class- and domain-incremental streams both are None, because the
-    setting forbids using them.
-    """
+    """What a learner may know about a task at prediction time: in task-incremental streams the task
+    label and the task's classes; in class- and domain-incremental streams neither (both None)."""
 
     task_label: int | None = None
     classes: tuple[int, ...] | None = None
@@ -241,15 +237,16 @@ class StreamInfo:
 class Stream:
     """An ordered sequence of tasks with its setting, label space and fingerprint.
 
-    ``definition`` is the JSON-serialisable spec the stream was built from; the
-    fingerprint hashes it together with every tensor, so it changes when either
-    the definition or the data changes.
+    ``definition`` is the JSON-serialisable spec the stream was built from; the fingerprint hashes it
+    together with every tensor, so it changes when either the definition or the data changes.
 
     ``held_out`` tasks are never trained on: they come from a pool disjoint from the stream's
     (held-out functions or classes), and the few-shot evaluator adapts to them after the stream.
-    In a ``regression`` stream ``n_classes`` is the targets' dimension. An ``online`` stream is
-    learned batch by batch, each task's training samples once in their order (``Online``).
-    """
+    ``pretraining`` is a pool of classes learned before the first task by the learners that pretrain
+    (``Strategy.pretrain``; OSAKA, ``lifelong.scenarios.osaka``), never scored: its labels name the pool's
+    classes, not the stream's outputs; a learner sees it through N-way episodes relabelled 0..N−1.
+    In a ``regression`` stream ``n_classes`` is the targets' dimension. An ``online`` stream is learned
+    batch by batch, each task's training samples once in their order (``Online``)."""
 
     name: str
     setting: str
@@ -260,6 +257,7 @@ class Stream:
     online: Online | None = None
     augment: Any = None  # lifelong.augmentation.Augmentation: what a network's training batches get
     pixels: Any = None  # lifelong.augmentation.Pixels when the tasks hold 8-bit images
+    pretraining: Task | None = None
 
     def __post_init__(self):
         if self.setting not in SETTINGS:
@@ -333,7 +331,8 @@ class Stream:
             h = hashlib.sha256()
             h.update(json.dumps(dict(self.definition), sort_keys=True, default=str).encode())
             h.update(self.setting.encode())
-            for task in (*self.tasks, *self.held_out):
+            pool = () if self.pretraining is None else (self.pretraining,)
+            for task in (*self.tasks, *self.held_out, *pool):
                 h.update(json.dumps([task.classes, task.task_label]).encode())
                 for t in (task.x_train, task.y_train, task.x_test, task.y_test):
                     h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
@@ -344,7 +343,8 @@ class Stream:
 
     def to(self, device) -> "Stream":
         moved = replace(self, tasks=tuple(t.to(device) for t in self.tasks), definition=dict(self.definition),
-                        held_out=tuple(t.to(device) for t in self.held_out))
+                        held_out=tuple(t.to(device) for t in self.held_out),
+                        pretraining=None if self.pretraining is None else self.pretraining.to(device))
         if "_fingerprint" in self.__dict__:
             object.__setattr__(moved, "_fingerprint", self.__dict__["_fingerprint"])
         return moved

@@ -47,39 +47,40 @@ class NonFiniteLoss(RuntimeError):
 class Strategy:
     """What every learner offers to a run."""
 
-    #: Whether the method can learn regression streams (a loss on real-valued targets); the
-    #: classification-only ones (distillation of class probabilities, class-balanced memories,
-    #: prototypes) refuse them in ``setup``.
+    #: Whether the method can learn regression streams (a loss on real-valued targets); classification-only
+    #: ones (distilled class probabilities, class-balanced memories, prototypes) refuse them in ``setup``.
     handles_regression = False
-    #: Whether a run may checkpoint the learner: its ``state_dict`` holds tensors and plain values
-    #: only, which load without unpickling code. A run of one that is not saves no checkpoint, so a
-    #: killed run of it starts again from its first task.
+    #: Whether a run may checkpoint the learner: its ``state_dict`` holds tensors and plain values only, which
+    #: load without unpickling code. A run of one that is not saves none: killed, it starts again.
     checkpointable = True
-    #: Whether the method must be told where tasks begin and end (it refuses a task-free stream). One
-    #: that learns without them says so (False) and states in its docstring where it uses them when
-    #: a stream gives them.
+    #: Whether the method must be told where tasks begin and end (it refuses a task-free stream). One that
+    #: learns without them says so (False), and its docstring where it uses them when a stream gives them.
     needs_boundaries = True
     #: Whether the method can learn an online stream, batch by batch (``learn_batch``); one that is
     #: not learns whole tasks only, and refuses online streams.
     learns_online = False
+    #: Whether it learns a stream's pre-training pool (``pretrain``); if not, it starts the stream as it is.
+    pretrains = False
 
     def setup(self, info: StreamInfo, *, seed: int = 0, device="cpu") -> None:
         """Build the learner for a stream of this shape, from scratch."""
         raise NotImplementedError
 
     def fit_task(self, task: Task, on_step: StepHook | None = None) -> None:
-        """Learn one task of the stream; call ``on_step(loss)`` after each optimisation step, when given
-        (the run's step channel: learning-curve and continual evaluators listen to it)."""
+        """Learn one task; call ``on_step(loss)`` after each optimisation step (the run's step channel)."""
         raise NotImplementedError
 
     def planned_steps(self, task: Task) -> int | None:
-        """The optimisation steps ``fit_task(task)`` will report, for a progress display; None when the
-        method cannot say beforehand."""
+        """The optimisation steps ``fit_task(task)`` will report (progress display); None: unknown beforehand."""
         return None
 
+    def pretrain(self, pool: Task) -> None:
+        """Learn the stream's pre-training pool (``Stream.pretraining``) before its first task."""
+        raise NotImplementedError
+
     def learn_batch(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
-        """Online streams: learn one incoming mini-batch (its samples are seen once) and return the loss
-        of the step taken; ``t`` holds the task labels in a task-incremental stream."""
+        """Online streams: learn one incoming mini-batch (seen once), return the step's loss; ``t``: the task
+        labels in a task-incremental stream."""
         raise NotImplementedError
 
     def begin_task(self, task: Task) -> None:
@@ -89,8 +90,7 @@ class Strategy:
         """Online streams that announce their boundaries: ``task``'s last batch has been learned."""
 
     def predict(self, x: torch.Tensor, info: TaskInfo) -> torch.Tensor:
-        """Predicted labels for a batch of inputs of a task described by ``info`` (in a regression
-        stream: the predicted targets)."""
+        """Predicted labels for a batch of inputs of a task described by ``info`` (regression: targets)."""
         raise NotImplementedError
 
     def adapt(self, x: torch.Tensor, y: torch.Tensor, info: TaskInfo) -> "Strategy":

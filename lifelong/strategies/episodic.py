@@ -35,6 +35,7 @@ from lifelong.meta import core
 from lifelong.meta.episodes import classification_episodes, episode_cross_entropy, regression_episodes
 from lifelong.meta.prototypes import class_means
 from lifelong.models import batch_statistics, track_statistics
+from lifelong.scenarios.stream import TaskInfo
 from lifelong.strategies.base import NetworkStrategy, NonFiniteLoss
 from lifelong.strategies.mixins import WithOptimizer
 from lifelong.strategies.memory import BalancedMemory
@@ -50,13 +51,15 @@ class EpisodicLearner(WithOptimizer, NetworkStrategy):
 
     state_attrs = NetworkStrategy.state_attrs + ("memory",)
     augments = False  # episodes are drawn from the samples as they are (vmap draws no random numbers)
+    pretrains = True
 
     def __init__(self, *, n_way: PositiveInt = 5, k_support: PositiveInt = 5, k_query: PositiveInt = 10,
                  meta_batch: PositiveInt = 25, buffer_size: NonNegInt = 500,
-                 optimizer: Annotated[str, Choice("sgd", "adam")] = "adam", lr: PositiveFloat = 0.001, **kwargs):
+                 optimizer: Annotated[str, Choice("sgd", "adam")] = "adam", lr: PositiveFloat = 0.001,
+                 pretrain_steps: NonNegInt = 500, **kwargs):
         super().__init__(optimizer=optimizer, lr=lr, **kwargs)
         self.n_way, self.k_support, self.k_query, self.meta_batch = n_way, k_support, k_query, meta_batch
-        self.buffer_size = buffer_size
+        self.buffer_size, self.pretrain_steps = buffer_size, pretrain_steps
 
     def setup(self, info, *, seed=0, device="cpu"):
         super().setup(info, seed=seed, device=device)
@@ -85,6 +88,18 @@ class EpisodicLearner(WithOptimizer, NetworkStrategy):
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"meta-loss became {loss.item()} on task {task.index}")
         self.after_task(task)
+
+    def pretrain(self, pool):
+        """``pretrain_steps`` outer steps on episodes of the pool, each N-way with N the stream's outputs and
+        relabelled 0..N−1 (OSAKA's meta-training; Caccia et al. 2020), with an optimizer of its own."""
+        self.opt = self.new_optimizer(self.meta_parameters())
+        for _ in range(self.pretrain_steps):
+            loss = self.meta_step(classification_episodes(pool.x_train, pool.y_train, self.meta_batch,
+                                                          self.info.n_classes, self.k_support, self.k_query,
+                                                          self.generator, relabel=True))
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"meta-loss became {loss.item()} in pre-training")
+        self.opt = None
 
     def episode_pool(self, task):
         """The task's training samples, then the memory's (of the earlier tasks): inputs, labels, groups."""
@@ -133,11 +148,55 @@ class EpisodicLearner(WithOptimizer, NetworkStrategy):
 
 class EpisodicStrategy(EpisodicLearner):
     """``epochs`` × ``meta_steps`` outer steps per task; a balanced memory that takes each task's share
-    of ``buffer_size`` at the task's end."""
+    of ``buffer_size`` at the task's end.
+
+    Online (``learn_batch``; OSAKA's MAML, ANIL and ProtoNets baselines, Caccia et al. 2020): the
+    meta-learned parameters stay as they are; each incoming batch is a support set, and the copy adapted
+    to it (``adapt``) predicts the batches that follow."""
+
+    state_attrs = EpisodicLearner.state_attrs + ("support",)
+    learns_online = True
+    needs_boundaries = False
 
     def __init__(self, *, meta_steps: PositiveInt = 100, **kwargs):
         super().__init__(**kwargs)
         self.meta_steps = meta_steps
+
+    def setup(self, info, *, seed=0, device="cpu"):
+        super().setup(info, seed=seed, device=device)
+        self.support, self.adapted = None, None  # the last incoming batch, and the copy adapted to it
+
+    def learn_batch(self, x, y, t=None):
+        """The batch becomes the support set; returns the adapted copy's error on it (the share of its
+        samples predicted wrong, or the MSE)."""
+        self.see_labels(y)
+        self.support, self.adapted = (x, y), None
+        out = self.adapted_copy().predict(x, TaskInfo())
+        return F.mse_loss(out, y) if self.regression else (out != y).float().mean()
+
+    def adapted_copy(self) -> "EpisodicStrategy":
+        """The copy adapted to the last incoming batch (made again after a resume: adaptation draws nothing)."""
+        if self.adapted is None:
+            x, y = self.support
+            self.support = None  # the copy predicts as itself
+            self.adapted = self.adapt(x, y, TaskInfo())
+            self.support = (x, y)
+        return self.adapted
+
+    @torch.inference_mode()
+    def predict(self, x, info):
+        """Online, once a batch was learned: the copy adapted to it; otherwise ``own_predict``."""
+        if self.support is not None:
+            return self.adapted_copy().predict(x, info)
+        return self.own_predict(x, info)
+
+    def own_predict(self, x, info):
+        """This learner's prediction with its meta-learned parameters: the network's outputs."""
+        return NetworkStrategy.predict(self, x, info)
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.adapted = None
 
     def new_memory(self):
         return BalancedMemory(self.buffer_size)
@@ -219,12 +278,11 @@ class InnerLoopStrategy(EpisodicStrategy):
         m = self.memory.stored()
         return (m["x"], m["y"]) if m else None
 
-    @torch.inference_mode()
-    def predict(self, x, info):
+    def own_predict(self, x, info):
         """With ``head_init: prototypes``, the output layer is the prototypes of ``reference()`` (as each
         task's inner loop starts from); otherwise, and in an adapted copy, the network as it is."""
         init, ref = self.task_init(), self.reference()
         if init is None or ref is None or self.__dict__.get("support_head"):
-            return super().predict(x, info)
+            return super().own_predict(x, info)
         theta = init({n: p.detach() for n, p in self.net.named_parameters()}, *ref)
         return self.decide(functional_call(self.net, theta, (x,)), info)
