@@ -7,7 +7,7 @@ import torch
 import lifelong as ll
 from lifelong.experiment.checkpoint import MemoryCheckpointer
 from lifelong.meta.episodes import classification_episodes
-from lifelong.scenarios import Online, StreamInfo, build_stream, from_arrays
+from lifelong.scenarios import Online, StreamInfo, TaskInfo, build_stream, from_arrays
 from lifelong.scenarios.osaka import osaka
 from lifelong.strategies.base import Strategy
 from lifelong.strategies.cmaml import CMAML
@@ -188,3 +188,33 @@ def test_the_cli_runs_an_osaka_preset_from_yaml(tmp_path, capsys):
     assert code == 0 and "online accuracy" in out and "by mode" in out and "pretrained in" in out
     result = ll.RunResult.load(tmp_path / "out" / "result.json")
     assert {"online_acc", "online_acc_pretrain"} <= set(result.metrics) and result.timings["pretrain_s"] > 0
+
+
+def test_the_agent_empties_its_memory_when_the_loss_jumps_and_keeps_it_otherwise():
+    from lifelong.agent import Agent
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(12, 8, generator=g) * 3, torch.arange(3).repeat(4)
+    for threshold, shifts in ((0.5, 1), (None, 0)):
+        agent = Agent(model="mlp", shift_threshold=threshold, n_way=3, k_support=2, k_query=2)
+        agent.setup(info(), seed=0)
+        for labels in (y, y, y, (y + 1) % 3):  # the last batch relabels the classes: its loss jumps
+            agent.predict(x, TaskInfo())  # the run scores each batch first
+            agent.learn_batch(x, labels)
+        assert agent.shifts == shifts
+        assert len(agent.memory) == (12 if shifts else 48)  # emptied, then given the relabelled batch
+
+
+def test_held_out_tasks_can_come_from_a_permuted_domain():
+    spec = {"builder": "episodes", "n_tasks": 3, "n_way": 3, "train_per_class": 5, "test_per_class": 5,
+            "meta_train_classes": 5, "held_out_classes": 6, "n_held_out": 4, "setting": "task-incremental"}
+    plain = build_stream(spec, seed=2, data=pool())
+    shifted = build_stream({**spec, "held_out_shift": "permute"}, seed=2, data=pool())
+    assert all(torch.equal(a.x_train, b.x_train) for a, b in zip(plain, shifted))  # the stream is the same
+    order = None
+    for a, b in zip(plain.held_out, shifted.held_out):
+        assert torch.equal(a.y_test, b.y_test) and not torch.equal(a.x_test, b.x_test)
+        if order is None:  # the one permutation: where each position of the first input went
+            order = [a.x_test[0, 0].tolist().index(v) for v in b.x_test[0, 0].tolist()]
+        assert torch.equal(a.x_train[..., order], b.x_train) and torch.equal(a.x_test[..., order], b.x_test)
+    assert "held_out_shift" not in plain.definition and plain.fingerprint != shifted.fingerprint

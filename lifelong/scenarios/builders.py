@@ -12,6 +12,7 @@ of its own. Builders marked ``generates_data`` make their own data: their preset
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Annotated, Sequence
@@ -207,6 +208,7 @@ EpisodeSetting = Annotated[str, Choice("task-incremental", "class-incremental")]
 def episodes(data: Dataset, seed: int, *, n_tasks: PositiveInt = 10, n_way: Annotated[int, Range(2)] = 5,
              train_per_class: PositiveInt = 20, test_per_class: PositiveInt = 20, meta_train_classes: NonNegInt = 0,
              held_out_classes: NonNegInt = 0, n_held_out: NonNegInt = 0, new_classes: bool = True,
+             held_out_shift: Annotated[str, Choice("permute")] | None = None,
              setting: EpisodeSetting = "task-incremental") -> Built:
     """A stream of N-way tasks (N-way K-shot episodes, Vinyals et al. 2016) over a pool of classes.
 
@@ -223,7 +225,10 @@ def episodes(data: Dataset, seed: int, *, n_tasks: PositiveInt = 10, n_way: Anno
       ``digits`` and ``mnist``).
     - ``n_held_out`` held-out tasks, never trained on, are ``n_way`` classes drawn from the held-out
       pool (classes may repeat across held-out tasks), sampled like the stream's tasks but from a
-      generator of their own, so they do not change with ``n_tasks``.
+      generator of their own, so they do not change with ``n_tasks``. With ``held_out_shift: permute``
+      their inputs come from a shifted domain of the same shape: every input's last axis permuted by
+      one permutation drawn from the seed (spatially shuffled MNIST-1D, OSAKA's out-of-distribution
+      mode), so that the few-shot evaluator measures adaptation under a shift of domain.
 
     Labels are renumbered by first appearance (base classes, then the stream's, then the held-out
     ones): the label space is the classes used, and a task's ``metadata["pool_classes"]`` gives the
@@ -287,4 +292,8 @@ def episodes(data: Dataset, seed: int, *, n_tasks: PositiveInt = 10, n_way: Anno
     first = 1 if meta else 0
     tasks = ([task(0, meta, None)] if meta else []) + [task(first + t, g, stream_rng) for t, g in enumerate(groups)]
     held_out = [task(n_tasks + j, g, held_out_rng) for j, g in enumerate(held_groups)]
+    if held_out_shift == "permute":
+        order = torch.from_numpy(np.random.default_rng([seed, 3]).permutation(data.x_train.shape[-1]))
+        held_out = [dataclasses.replace(t, x_train=t.x_train[..., order], x_test=t.x_test[..., order],
+                                        metadata={**t.metadata, "shift": "permute"}) for t in held_out]
     return Built(tasks, held_out, n_classes=len(used))

@@ -6,7 +6,9 @@ earlier tasks' samples, so the meta-batch holds old tasks too (FTML samples from
 Finn, Rajeswaran, Kakade & Levine 2019, "Online Meta-Learning"). Classification episodes are
 ``n_way``-way with ``k_support`` / ``k_query`` examples per class, global labels; regression episodes
 are one task's function with ``k_support`` / ``k_query`` points. The outer optimizer is
-``optimizer`` (Adam by default) at ``lr``. Three classes, each adding its fields:
+``optimizer`` (Adam by default) at ``lr``. A stream's pre-training pool (``Stream.pretraining``) gets
+``pretrain_steps`` outer steps of relabelled N-way episodes before the stream. Three classes, each
+adding its fields:
 
 * ``EpisodicLearner``: the loop, the pool and the outer step; the method says how many steps a task
   gets, which memory it keeps (``lifelong.strategies.memory``) and when it fills it.

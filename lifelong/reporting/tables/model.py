@@ -153,7 +153,7 @@ def _bold_best(agg: Aggregate, infos: list, shown: dict) -> None:
 def _table(agg: Aggregate, scen: str, metrics: Sequence[str], *, full: bool) -> Table:
     """The table of ``scen`` with columns ``metrics``; ``full`` adds the seeds and p-value columns."""
     infos = [agg.info(scen, m) for m in metrics]
-    primary = agg.measure(scen).headline
+    primary = agg.tested(scen)
     with_p = full and agg.reference is not None
     columns = [("seeds", "Seeds")] if full else []
     for info in infos:
@@ -243,8 +243,14 @@ def intro(agg: Aggregate, *, tests: bool = True) -> list[str]:
         heads = [m.metric(m.headline).label for m in present]
         others = ", ".join(f"{h} in {m.kind} scenarios" for h, m in zip(heads[1:], present[1:]))
         what = heads[0] + (f" ({others})" if others else "")
-        lines.append(f"{', '.join(f'p ({h})' for h in heads)}: two-sided {TESTS[agg.test]} of each strategy's "
-                     f"{what} against {agg.reference} (ref.) over the seeds both finished.")
+        online = [s for s in agg.scenarios if agg.tested(s) == "online_acc"]
+        label = DEFAULT.metric("online_acc").label
+        if online and len(online) == len(agg.scenarios):
+            heads, what = [label], label
+        elif online:
+            heads, what = heads + [label], what + f", and {label} in the online streams ({', '.join(online)})"
+        lines.append(f"{', '.join(f'p ({h})' for h in dict.fromkeys(heads))}: two-sided {TESTS[agg.test]} of each "
+                     f"strategy's {what} against {agg.reference} (ref.) over the seeds both finished.")
     return lines
 
 
