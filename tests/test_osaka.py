@@ -49,6 +49,7 @@ def test_the_stream_switches_and_draws_its_modes_as_defined():
     for mode, p in (("pretrain", 0.5), ("new", 0.25), ("ood", 0.25)):
         assert modes.count(mode) / len(modes) == pytest.approx(p, abs=0.035)
     pre = set(built.pretraining.metadata["pool_classes"])
+    assert len(built.pretraining.y_test) == 0  # nothing of the stream's pre-training mode is in the pool
     trained_on, unseen = rows(built.pretraining.x_train), rows(data.x_test)
     sorted_rows = {tuple(sorted(r)) for r in rows(torch.cat([data.x_train, data.x_test]))}
     for task in built.tasks[:200]:

@@ -90,10 +90,11 @@ def osaka(data: Dataset, seed: int, *, n_steps: PositiveInt = 1000, n_way: Annot
                           metadata={"mode": mode, "pool_classes": tuple(classes), "steps": length}))
         steps += length
     pre = torch.tensor(pools["pretrain"])
-    train, test = torch.isin(data.y_train, pre), torch.isin(data.y_test, pre)
+    train = torch.isin(data.y_train, pre)
     relabel = torch.full((int(data.y_train.max()) + 1,), -1, dtype=torch.long)
     relabel[pre] = torch.arange(len(pre))
-    pretraining = Task(-1, data.x_train[train], relabel[data.y_train[train]], data.x_test[test],
-                       relabel[data.y_test[test]], tuple(range(len(pre))), -1,
+    x, y = data.x_train[train], relabel[data.y_train[train]]
+    # no test set: the pool's unseen samples are the stream's pre-training mode
+    pretraining = Task(-1, x, y, x[:0], y[:0], tuple(range(len(pre))), -1,
                        metadata={"pool_classes": tuple(pools["pretrain"])})
     return Built(tasks, n_classes=n_way, pretraining=pretraining)
