@@ -219,3 +219,11 @@ def test_held_out_tasks_can_come_from_a_permuted_domain():
             order = [a.x_test[0, 0].tolist().index(v) for v in b.x_test[0, 0].tolist()]
         assert torch.equal(a.x_train[..., order], b.x_train) and torch.equal(a.x_test[..., order], b.x_test)
     assert "held_out_shift" not in plain.definition and plain.fingerprint != shifted.fingerprint
+
+
+@pytest.mark.parametrize("fields, field", [({"p_ood": 0.5}, "p_ood"), ({"new_classes": 2}, "new_classes"),
+                                           ({"pretrain_classes": 25}, "pretrain_classes")])
+def test_a_bad_osaka_definition_is_refused_in_one_line_naming_its_field(fields, field):
+    with pytest.raises(ll.ConfigError) as e:
+        small_stream(**fields)
+    assert e.value.field == field and "\n" not in str(e.value)

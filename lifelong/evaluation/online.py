@@ -16,7 +16,8 @@ from lifelong.events import Output
 class OnlineAccuracy(Evaluator):
     """The learner's score on each incoming batch before it learns it. Output: ``online`` in the
     result's ``extra`` (per task, the samples scored and their mean score) and the metric
-    ``online_acc`` (over the whole stream) where the measure defines it (accuracy)."""
+    ``online_acc`` (over the whole stream) where the measure defines it (accuracy), and
+    ``online_acc_<mode>`` per mode of the tasks' metadata (with ``modes`` in ``online``)."""
 
     def __init__(self):
         self.samples: list[int] = []  # per task
