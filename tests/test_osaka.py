@@ -8,7 +8,7 @@ import lifelong as ll
 from lifelong.experiment.checkpoint import MemoryCheckpointer
 from lifelong.meta.episodes import classification_episodes
 from lifelong.scenarios import Online, StreamInfo, TaskInfo, build_stream, from_arrays
-from lifelong.scenarios.osaka import osaka
+from lifelong.scenarios.osaka import MODES, osaka
 from lifelong.strategies.base import Strategy
 from lifelong.strategies.cmaml import CMAML
 from lifelong.strategies.protonet import ProtoNet
@@ -113,6 +113,7 @@ def test_each_batch_is_predicted_before_it_is_learned_and_scored_per_mode():
     assert result.metrics["online_acc"] == pytest.approx(np.mean(every)) and np.mean(every) < 0.9
     for mode, right in by_mode.items():
         assert result.metrics[f"online_acc_{mode}"] == pytest.approx(np.mean(right))
+    assert {f"online_acc_{mode}" for mode in MODES} <= set(stream.measure.metrics)  # each mode in the catalogue
 
 
 class CountingProtoNet(ProtoNet):

@@ -223,6 +223,7 @@ ACCURACY = Measure(
                                     "on the test sets of the tasks begun so far (Koh et al. 2022)"),
         "online_acc": ("Online ACC", 100.0, True, "online cumulative accuracy: each incoming batch scored before "
                                                   "it is learned, mean over the stream's samples"),
+        # the modes of lifelong.scenarios.osaka (MODES), each task's metadata["mode"]
         **{f"online_acc_{mode}": (f"Online ACC {mode}", 100.0, True, f"online cumulative accuracy over the samples "
                                   f"of the {what} tasks (OSAKA, Caccia et al. 2020)")
            for mode, what in (("pretrain", "pre-training classes'"), ("new", "new classes'"),

@@ -95,15 +95,19 @@ def _observed_run(strategy: Strategy, stream: Stream, seed: int, device: torch.d
             o.load_state_dict(state)
         timings = copy.deepcopy(saved.timings)
         set_rng_state(saved.rng)
-    else:
+
+    def checkpoint(next_task: int, next_batch: int = 0) -> None:
+        checkpointer.save(Checkpoint(next_task, strategy.state_dict(), [o.state_dict() for o in observers],
+                                     rng_state(), copy.deepcopy(timings), next_batch))
+
+    if saved is None:
         events.stream_start()
         if stream.pretraining is not None and strategy.pretrains:
             t0 = time.perf_counter()
             strategy.pretrain(stream.pretraining)
             timings["pretrain_s"] = timings["total_s"] = time.perf_counter() - t0
             if checkpointer is not None:  # a run killed in the stream does not pretrain again
-                checkpointer.save(Checkpoint(0, strategy.state_dict(), [o.state_dict() for o in observers],
-                                             rng_state(), copy.deepcopy(timings)))
+                checkpoint(0)
     first, resumed = (saved.next_task, saved.next_batch) if saved is not None else (0, 0)
     start = time.perf_counter() - timings["total_s"]
     for i in range(first, len(stream)):
@@ -117,8 +121,7 @@ def _observed_run(strategy: Strategy, stream: Stream, seed: int, device: torch.d
                 elapsed = time.perf_counter() - t0
                 timings["partial"] = (elapsed - events.step_seconds, events.step_seconds)
             timings["total_s"] = time.perf_counter() - start
-            checkpointer.save(Checkpoint(next_task, strategy.state_dict(), [o.state_dict() for o in observers],
-                                         rng_state(), copy.deepcopy(timings), next_batch))
+            checkpoint(next_task, next_batch)
             timings.pop("partial", None)
 
         if stream.online is None:

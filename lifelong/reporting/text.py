@@ -31,8 +31,8 @@ def format_result(result) -> str:
             shots = "   ".join(f"{k}-shot {fmt(v)}" for k, v in m[key].items())
             lines.append(f"  few-shot {ms.unit or ms.symbol} {label}: {shots}")
     if m.get("online_acc") is not None:
-        modes = "   ".join(f"{mode} {fmt(m[f'online_acc_{mode}'])}" for mode in ("pretrain", "new", "ood")
-                           if m.get(f"online_acc_{mode}") is not None)
+        modes = "   ".join(f"{k[len('online_acc_'):]} {fmt(v)}" for k, v in m.items()
+                           if k.startswith("online_acc_") and v is not None)
         lines.append(f"  online accuracy {fmt(m['online_acc'])}   (each incoming batch before it is learned, %)"
                      + (f"; by mode: {modes}" if modes else ""))
     if m.get("min_acc") is not None:

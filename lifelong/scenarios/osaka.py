@@ -70,7 +70,8 @@ def osaka(data: Dataset, seed: int, *, n_steps: PositiveInt = 1000, n_way: Annot
     unseen = torch.cat([torch.zeros(len(data.y_train), dtype=torch.bool), torch.ones(len(data.y_test), dtype=torch.bool)])
     rng = np.random.default_rng([seed, 3])
     permutation = torch.from_numpy(rng.permutation(data.x_train.shape[-1]))
-    members = {c: torch.nonzero((y_all == c) & (unseen if c in set(pools["pretrain"]) else True)).flatten()
+    pretrained = set(pools["pretrain"])
+    members = {c: torch.nonzero((y_all == c) & (unseen if c in pretrained else True)).flatten()
                for pool in pools.values() for c in pool}
 
     def samples(mode: str, classes: list[int], per_class: int) -> tuple[torch.Tensor, torch.Tensor]:

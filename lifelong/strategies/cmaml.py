@@ -54,8 +54,7 @@ class CMAML(MAML):
         if len(y) == self.info.online.batch_size:  # episodes are stacked: a short last batch stays out
             self.buffer.append((x, y))
         self.fast = core.adapt(self.net, fast, x, y, self.episode_loss, steps=self.inner_steps, lr=self.inner_lr,
-                               first_order=True)
-        self.fast = {n: p.detach() for n, p in self.fast.items()}
+                               first_order=True)  # from detached weights, first order: no graph is kept
         self.last_loss = loss.item()
         return loss
 

@@ -82,26 +82,28 @@ class EpisodicLearner(WithOptimizer, NetworkStrategy):
     def fit_task(self, task, on_step=None):
         self.pool = self.episode_pool(task)
         self.before_task(task)
-        self.opt = self.new_optimizer(self.meta_parameters())
-        for _ in range(self.outer_steps(task)):
-            loss = self.meta_step(self.episodes(*self.pool))
-            if on_step is not None:
-                on_step(loss)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"meta-loss became {loss.item()} on task {task.index}")
+        self.meta_train(self.outer_steps(task), lambda: self.episodes(*self.pool), on_step, f"on task {task.index}")
         self.after_task(task)
 
     def pretrain(self, pool):
         """``pretrain_steps`` outer steps on episodes of the pool, each N-way with N the stream's outputs and
         relabelled 0..N−1 (OSAKA's meta-training; Caccia et al. 2020), with an optimizer of its own."""
-        self.opt = self.new_optimizer(self.meta_parameters())
-        for _ in range(self.pretrain_steps):
-            loss = self.meta_step(classification_episodes(pool.x_train, pool.y_train, self.meta_batch,
-                                                          self.info.n_classes, self.k_support, self.k_query,
-                                                          self.generator, relabel=True))
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"meta-loss became {loss.item()} in pre-training")
+        self.meta_train(self.pretrain_steps, lambda: classification_episodes(
+            pool.x_train, pool.y_train, self.meta_batch, self.info.n_classes, self.k_support, self.k_query,
+            self.generator, relabel=True), None, "in pre-training")
         self.opt = None
+
+    def meta_train(self, steps: int, draw, on_step, where: str) -> None:
+        """``steps`` outer steps, each on the episodes ``draw()`` returns, with a fresh outer optimizer;
+        ``NonFiniteLoss`` if the meta-loss diverged."""
+        self.opt = self.new_optimizer(self.meta_parameters())
+        loss = None
+        for _ in range(steps):
+            loss = self.meta_step(draw())
+            if on_step is not None:
+                on_step(loss)
+        if loss is not None and not torch.isfinite(loss):
+            raise NonFiniteLoss(f"meta-loss became {loss.item()} {where}")
 
     def episode_pool(self, task):
         """The task's training samples, then the memory's (of the earlier tasks): inputs, labels, groups."""
@@ -179,10 +181,7 @@ class EpisodicStrategy(EpisodicLearner):
     def adapted_copy(self) -> "EpisodicStrategy":
         """The copy adapted to the last incoming batch (made again after a resume: adaptation draws nothing)."""
         if self.adapted is None:
-            x, y = self.support
-            self.support = None  # the copy predicts as itself
-            self.adapted = self.adapt(x, y, TaskInfo())
-            self.support = (x, y)
+            self.adapted = self.adapt(*self.support, TaskInfo())
         return self.adapted
 
     @torch.inference_mode()
@@ -211,8 +210,10 @@ class EpisodicStrategy(EpisodicLearner):
         super().after_task(task)
 
     def copy(self) -> "EpisodicStrategy":
-        """A deep copy that shares the memory (an adapted copy only predicts: it never writes to it)."""
-        return copy.deepcopy(self, memo={id(self.memory): self.memory})
+        """A deep copy that shares the memory (an adapted copy only predicts: it never writes to it) and has
+        no online support set (it predicts as itself)."""
+        return copy.deepcopy(self, memo={id(self.memory): self.memory, id(self.support): None,
+                                         id(self.adapted): None})
 
 
 class InnerLoopStrategy(EpisodicStrategy):
