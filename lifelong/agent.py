@@ -56,10 +56,10 @@ from typing import Annotated
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, vmap
+from torch.func import functional_call
 
 from lifelong.config import Choice, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt
-from lifelong.meta.core import adapt
+from lifelong.meta.core import adapt, adapt_tasks, over_tasks
 from lifelong.meta.prototypes import distances, prototypical_loss
 from lifelong.strategies.base import NetworkStrategy
 from lifelong.strategies.mixins import FineTuning
@@ -75,8 +75,8 @@ class Agent(FineTuning, EpisodicLearner):
     learns_online = True
     state_attrs = EpisodicLearner.state_attrs + ("last_loss", "shifts")
 
-    def __init__(self, *, buffer_size: PositiveInt = 200, n_way: PositiveInt = 10, k_support: PositiveInt = 5,
-                 k_query: PositiveInt = 5, meta_batch: PositiveInt = 1, batch_size: PositiveInt = 32,
+    def __init__(self, *, buffer_size: PositiveInt = 200, n_way: PositiveInt = 10, k_support: PositiveInt = 4,
+                 k_query: PositiveInt = 3, meta_batch: PositiveInt = 1, batch_size: PositiveInt = 32,
                  inner_steps: NonNegInt = 1, inner_lr: PositiveFloat = 0.05, first_order: bool = True,
                  metric: Annotated[str, Choice("euclidean", "cosine")] = "euclidean",
                  shift_threshold: NonNegFloat | None = None, **kwargs):
@@ -143,12 +143,14 @@ class Agent(FineTuning, EpisodicLearner):
         self.opt = self.opt_state = None
 
     def outer_loss(self, params, episodes):
-        """The mean query loss over a batch of episodes, the inner loop vmapped over them."""
-        return vmap(self.query_loss, in_dims=(None, 0, 0, 0, 0))(feature_params(params), *episodes).mean()
+        """The mean query loss over a batch of episodes, the inner loop on their supports vmapped."""
+        xs, ys, xq, yq = episodes
+        fast = adapt_tasks(self.net.features, feature_params(params), xs, ys, self.support_loss,
+                           steps=self.inner_steps, lr=self.inner_lr, first_order=self.first_order)
+        return over_tasks(self.query_loss, fast, xs, ys, xq, yq).mean()
 
-    def query_loss(self, params, xs, ys, xq, yq):
-        """Query loss of one episode after the inner loop on its support."""
-        fast = self.inner_loop(params, xs, ys, self.inner_steps, self.inner_lr)
+    def query_loss(self, fast, xs, ys, xq, yq):
+        """One episode's query loss against its support's prototypes, with the episode's adapted θ'."""
         emb = functional_call(self.net.features, fast, (torch.cat([xs, xq]),))
         return prototypical_loss(emb[:len(ys)], ys, emb[len(ys):], yq, self.info.n_classes, self.metric)
 

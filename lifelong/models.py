@@ -113,10 +113,26 @@ def channels_last(net: nn.Module) -> nn.Module:
     return net
 
 
+def in_layout_of(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``t``, a 4-D weight or a stack of them, with the memory layout of ``ref``'s last four dimensions:
+    a copy (differentiable) when the strides differ, else ``t`` itself. Elementwise results give a
+    dimension of size one the default layout's stride, so an SGD update of a channels-last convolution
+    with one input channel comes back in the default layout, and the convolution and its max-pooling
+    then run in it too, several times slower on a CPU."""
+    if t.dim() < 4 or t.stride()[-4:] == ref.stride()[-4:]:
+        return t
+    inner = math.prod(t.shape[-4:])
+    lead = [inner * math.prod(t.shape[i + 1:-4]) for i in range(t.dim() - 4)]
+    return torch.empty_strided(t.shape, lead + list(ref.stride()[-4:]), dtype=t.dtype, device=t.device).copy_(t)
+
+
 def is_channels_last(net: nn.Module) -> bool:
-    """Whether every 4-D weight is in the channels-last layout (False when there is none)."""
+    """Whether every 4-D weight is in the channels-last layout (False when there is none). With one input
+    channel both layouts hold the same numbers; the stride of that channel says which one it is in, and
+    the convolution's output takes it."""
     images = [p for p in net.parameters() if p.dim() == 4]
-    return bool(images) and all(p.is_contiguous(memory_format=torch.channels_last) for p in images)
+    return bool(images) and all(p.is_contiguous(memory_format=torch.channels_last) and p.stride(1) == 1
+                                for p in images)
 
 
 def _relayout(net: nn.Module, memory_format) -> None:

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lifelong.meta import SinusoidFamily, adapt, meta_loss, reptile_direction
+from lifelong.meta import SinusoidFamily, adapt, adapt_tasks, meta_loss, reptile_direction
+from lifelong.models import channels_last, cnn
 
 STEPS, LR, N_TASKS = 5, 0.01, 25
 
@@ -144,3 +145,30 @@ def test_maml_meta_training_learns_the_sinusoid_family():
                         for s, t, q, r in zip(xs, ys, xq, yq)]).mean().item()
     assert post < 0.5 * pre, (pre, post, elapsed)
     assert post < 1.5, (pre, post, elapsed)  # ~0.95 over seeds 0-2; pre-adaptation ~3.4
+
+
+def test_a_batch_of_one_task_takes_the_plain_call_with_the_same_meta_gradient(setup):
+    net, params, tasks = setup
+    one = tuple(t[:1] for t in tasks)
+    got = torch.autograd.grad(meta_loss(net, params, one, F.mse_loss, method="maml", steps=STEPS, lr=LR),
+                              list(params.values()))
+    assert_close(got, loop_meta_grad(net, params, one, list(params.values())))
+
+
+def test_adapted_convolution_weights_keep_the_channels_last_layout():
+    """An SGD update of a one-input-channel convolution comes back in the default layout (a size-one
+    dimension's stride) by itself, and the network would then convolve and pool several times slower."""
+    net = channels_last(cnn((1, 8, 8), 3, channels=[4]))
+    params = dict(net.named_parameters())
+    weight = params["features.0.weight"]
+    assert weight.stride() == (9, 1, 3, 1)
+    xs, ys = torch.randn(2, 6, 1, 8, 8), torch.randint(0, 3, (2, 6))
+    fast = adapt_tasks(net, params, xs, ys, F.cross_entropy, steps=2, lr=0.1)
+    assert fast["features.0.weight"][1].stride() == weight.stride()
+    out = F.conv2d(xs[1], fast["features.0.weight"][1], fast["features.0.bias"][1], padding=1)
+    assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+    want = dict(params)  # the same two steps on task 1 alone, by hand
+    for _ in range(2):
+        loss = F.cross_entropy(torch.func.functional_call(net, want, (xs[1],)), ys[1])
+        want = {n: p - 0.1 * g for (n, p), g in zip(want.items(), torch.autograd.grad(loss, list(want.values())))}
+    assert_close([t[1] for t in fast.values()], list(want.values()))

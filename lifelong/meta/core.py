@@ -1,8 +1,10 @@
 """Gradient-based meta-learning as pure functions of a parameter dict.
 
-Every inner loop is written for ONE task with ``torch.func.functional_call`` and ``torch.func.grad``
-and is then ``vmap``-ed over the task batch (DESIGN.md, principle 3): no model copies, no per-task
-Python loop. Parameters are a ``{name: tensor}`` dict, typically ``dict(model.named_parameters())``;
+Every loss is written for ONE task with ``torch.func.functional_call`` and is then ``vmap``-ed over
+the task batch (DESIGN.md, principle 3): no model copies, no per-task Python loop. The inner loop
+differentiates the sum of the B tasks' support losses with ``torch.autograd.grad``, which gives each
+task its own gradient (task b's loss depends on its own parameters alone) at a fraction of the cost of
+``torch.func.grad`` nested in ``vmap``. Parameters are a ``{name: tensor}`` dict, typically ``dict(model.named_parameters())``;
 ``meta_loss`` returns a scalar whose gradient with respect to those tensors is the meta-gradient
 (call ``.backward()`` or ``torch.autograd.grad`` on it).
 
@@ -31,9 +33,9 @@ from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, vmap
 
-from lifelong.models import batch_statistics
+from lifelong.models import batch_statistics, in_layout_of
 
 Params = dict[str, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -46,6 +48,26 @@ def task_loss(model: nn.Module, params: Mapping[str, torch.Tensor], x, y, loss_f
     return loss_fn(functional_call(model, dict(params), (x,)), y)
 
 
+def task_losses(model: nn.Module, params: Mapping[str, torch.Tensor], x, y, loss_fn: LossFn,
+                per_task: Iterable[str] | None = None) -> torch.Tensor:
+    """The B losses of B tasks, ``x``, ``y`` shaped (B, K, ...): ``task_loss`` for each (``over_tasks``)."""
+    return over_tasks(lambda p, x, y: task_loss(model, p, x, y, loss_fn), params, x, y, per_task=per_task)
+
+
+def over_tasks(fn: Callable[..., torch.Tensor], params: Mapping[str, torch.Tensor], *data: torch.Tensor,
+               per_task: Iterable[str] | None = None) -> torch.Tensor:
+    """``fn(params_b, *data_b)`` for the B tasks of ``data`` (each shaped (B, ...)), stacked: vmapped over
+    the tasks. The entries of ``params`` named in ``per_task`` (default: all) hold one tensor per task,
+    stacked; the others are shared. One task is a plain call: vmap's batching of convolutions and
+    pooling costs about a quarter more there."""
+    names = set(params) if per_task is None else set(per_task)
+    if len(data[0]) == 1:
+        one = {n: t[0] if n in names else t for n, t in params.items()}
+        return fn(one, *(d[0] for d in data)).unsqueeze(0)
+    dims = {n: 0 if n in names else None for n in params}
+    return vmap(fn, in_dims=(dims,) + (0,) * len(data))(dict(params), *data)
+
+
 def adapt(model: nn.Module, params: Mapping[str, torch.Tensor], x_support, y_support, loss_fn: LossFn, *,
           steps: int, lr: float | Mapping[str, torch.Tensor], first_order: bool = False,
           per_param_lr: Mapping[str, torch.Tensor] | None = None, only: Iterable[str] | None = None) -> Params:
@@ -55,30 +77,48 @@ def adapt(model: nn.Module, params: Mapping[str, torch.Tensor], x_support, y_sup
     ``per_param_lr[name]`` (a dict may also be passed as ``lr``). Only the parameters named in
     ``only`` move (ANIL: the head); the others are used as given. With ``first_order=True`` the
     inner gradients are detached, so no second derivatives flow back to ``params`` (FOMAML).
-    Differentiable with respect to ``params`` and ``per_param_lr``; composable with ``vmap``.
+    Differentiable with respect to ``params`` and ``per_param_lr``, whatever the caller's grad mode.
     """
-    rates = per_param_lr if per_param_lr is not None else lr
     names = list(params) if only is None else list(only)
-    fast = dict(params)
-    with batch_statistics(model):  # BatchNorm in train mode: each batch's statistics, buffers untouched
-        return _sgd_steps(model, fast, names, rates, x_support, y_support, loss_fn, steps, first_order)
+    return _sgd_steps(model, dict(params), names, per_param_lr if per_param_lr is not None else lr, steps,
+                      first_order, lambda fast: task_loss(model, fast, x_support, y_support, loss_fn))
 
 
-def _sgd_steps(model, fast: Params, names, rates, x_support, y_support, loss_fn, steps: int, first_order: bool):
-    """``adapt``'s steps, moving the entries ``names`` of ``fast``."""
-    def support_loss(moving, frozen):
-        return task_loss(model, {**frozen, **moving}, x_support, y_support, loss_fn)
+def adapt_tasks(model: nn.Module, params: Mapping[str, torch.Tensor], xs, ys, loss_fn: LossFn, *,
+                steps: int, lr: float | Mapping[str, torch.Tensor], first_order: bool = False,
+                per_param_lr: Mapping[str, torch.Tensor] | None = None, only: Iterable[str] | None = None,
+                init: Callable[[Params, torch.Tensor, torch.Tensor], Params] | None = None) -> Params:
+    """``adapt`` for B tasks at once, supports ``xs``, ``ys`` shaped (B, K, ...); returns every task's
+    adapted parameters, stacked: each entry is (B, *shape).
 
-    for _ in range(steps):
-        if first_order:  # the inner gradient is a constant: computed off the outer graph, nothing recorded
-            frozen = {n: t.detach() for n, t in fast.items()}
-            grads = grad(support_loss)({n: frozen[n] for n in names}, frozen)
-        else:
-            grads = grad(support_loss)({n: fast[n] for n in names}, fast)
-        for n in names:
-            g = grads[n]
-            rate = rates[n] if isinstance(rates, Mapping) else rates
-            fast[n] = fast[n] - rate * g
+    The support loss is written for one task and vmapped over the tasks (``task_losses``); the B losses
+    are summed, and since task b's loss depends on its own copy of the parameters alone, one
+    ``torch.autograd.grad`` of the sum gives every task its own gradient. ``init(params, xs, ys)``, if
+    given, sets each task's starting parameters from its support set (vmapped too).
+    """
+    names = list(params) if only is None else list(only)
+    if init is not None:
+        start, per_task = vmap(init, in_dims=(None, 0, 0))(dict(params), xs, ys), list(params)
+    else:  # a view per task of what moves; the rest is shared as it is
+        start, per_task = {n: p.expand(len(xs), *p.shape) if n in names else p for n, p in params.items()}, names
+    fast = {n: in_layout_of(t, params[n]) for n, t in start.items()}  # expand drops a size-one dimension's stride
+    fast = _sgd_steps(model, fast, names, per_param_lr if per_param_lr is not None else lr, steps, first_order,
+                      lambda fast: task_losses(model, fast, xs, ys, loss_fn, per_task).sum())
+    return {n: t if n in per_task else t.expand(len(xs), *t.shape) for n, t in fast.items()}
+
+
+def _sgd_steps(model, fast: Params, names, rates, steps: int, first_order: bool, loss_of) -> Params:
+    """``steps`` SGD steps of ``loss_of(fast)``, moving the entries ``names`` of ``fast``. BatchNorm
+    layers in train mode use each batch's statistics and leave their buffers alone (``batch_statistics``)."""
+    with torch.inference_mode(False), torch.enable_grad(), batch_statistics(model):
+        for _ in range(steps):
+            moving = {n: fast[n] if fast[n].requires_grad and not first_order else fast[n].detach().requires_grad_()
+                      for n in names}  # first order: the gradient is a constant, off the outer graph
+            grads = torch.autograd.grad(loss_of({**fast, **moving}), list(moving.values()), create_graph=not first_order)
+            for n, g in zip(names, grads):
+                rate = rates[n] if isinstance(rates, Mapping) else rates
+                moved = fast[n].add(g, alpha=-rate) if isinstance(rate, (int, float)) else fast[n] - rate * g
+                fast[n] = in_layout_of(moved, fast[n])
     return fast
 
 
@@ -95,7 +135,7 @@ def meta_loss(model: nn.Module, params: Mapping[str, torch.Tensor], tasks, loss_
               init: Callable[[Params, torch.Tensor, torch.Tensor], Params] | None = None) -> torch.Tensor:
     """Mean query loss after adaptation, over the B tasks of ``tasks = (xs, ys, xq, yq)``.
 
-    ``adapt`` + query loss is written for one task and vmapped over the batch dimension of the
+    ``adapt_tasks`` then the query losses (``task_losses``), vmapped over the batch dimension of the
     data; ``params`` (and ``per_param_lr``) are shared, so the meta-gradient of the returned
     scalar sums the per-task contributions exactly as a per-task loop would.
 
@@ -115,16 +155,10 @@ def meta_loss(model: nn.Module, params: Mapping[str, torch.Tensor], tasks, loss_
         only = head_names(model)
     rates = per_param_lr if method == "metasgd" else None  # Meta-SGD: learned α, shared by all tasks
 
-    def one_task(theta, rates, xs, ys, xq, yq):
-        if init is not None:
-            theta = init(theta, xs, ys)
-        adapted = adapt(model, theta, xs, ys, loss_fn, steps=steps, lr=lr, first_order=method == "fomaml",
-                        per_param_lr=rates, only=only if method == "anil" else None)
-        return task_loss(model, adapted, xq, yq, loss_fn)
-
     xs, ys, xq, yq = tasks
-    losses = vmap(one_task, in_dims=(None, None, 0, 0, 0, 0))(dict(params), rates, xs, ys, xq, yq)
-    return losses.mean()
+    adapted = adapt_tasks(model, params, xs, ys, loss_fn, steps=steps, lr=lr, first_order=method == "fomaml",
+                          per_param_lr=rates, only=only if method == "anil" else None, init=init)
+    return task_losses(model, adapted, xq, yq, loss_fn).mean()
 
 
 def reptile_direction(model: nn.Module, params: Mapping[str, torch.Tensor], tasks, loss_fn: LossFn, *,
@@ -138,9 +172,5 @@ def reptile_direction(model: nn.Module, params: Mapping[str, torch.Tensor], task
     xs, ys, xq, yq = tasks
     x, y = torch.cat([xs, xq], dim=1), torch.cat([ys, yq], dim=1)
     theta = {n: p.detach() for n, p in params.items()}
-
-    def one_task(x, y):
-        adapted = adapt(model, theta, x, y, loss_fn, steps=steps, lr=lr, first_order=True)
-        return {n: adapted[n] - theta[n] for n in theta}
-
-    return {n: d.mean(0) for n, d in vmap(one_task)(x, y).items()}
+    adapted = adapt_tasks(model, theta, x, y, loss_fn, steps=steps, lr=lr, first_order=True)
+    return {n: (adapted[n] - theta[n]).mean(0) for n in theta}
