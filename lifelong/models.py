@@ -114,16 +114,16 @@ def channels_last(net: nn.Module) -> nn.Module:
 
 
 def in_layout_of(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """``t``, a 4-D weight or a stack of them, with the memory layout of ``ref``'s last four dimensions:
-    a copy (differentiable) when the strides differ, else ``t`` itself. Elementwise results give a
-    dimension of size one the default layout's stride, so an SGD update of a channels-last convolution
-    with one input channel comes back in the default layout, and the convolution and its max-pooling
-    then run in it too, several times slower on a CPU."""
-    if t.dim() < 4 or t.stride()[-4:] == ref.stride()[-4:]:
+    """``t``, shaped like the 4-D weight ``ref`` or a stack of such, in ``ref``'s memory layout: a copy
+    (differentiable) when the strides differ, else ``t`` itself (so too for any ``ref`` of other
+    dimensions). Elementwise results give a dimension of size one the default layout's stride, so an
+    SGD update of a channels-last convolution with one input channel comes back in the default
+    layout, and the convolution and its max-pooling then run in it too, several times slower on a CPU."""
+    if ref.dim() != 4 or t.stride()[-4:] == ref.stride():
         return t
-    inner = math.prod(t.shape[-4:])
+    inner = ref.numel()
     lead = [inner * math.prod(t.shape[i + 1:-4]) for i in range(t.dim() - 4)]
-    return torch.empty_strided(t.shape, lead + list(ref.stride()[-4:]), dtype=t.dtype, device=t.device).copy_(t)
+    return torch.empty_strided(t.shape, lead + list(ref.stride()), dtype=t.dtype, device=t.device).copy_(t)
 
 
 def is_channels_last(net: nn.Module) -> bool:

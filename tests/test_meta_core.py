@@ -172,3 +172,14 @@ def test_adapted_convolution_weights_keep_the_channels_last_layout():
         loss = F.cross_entropy(torch.func.functional_call(net, want, (xs[1],)), ys[1])
         want = {n: p - 0.1 * g for (n, p), g in zip(want.items(), torch.autograd.grad(loss, list(want.values())))}
     assert_close([t[1] for t in fast.values()], list(want.values()))
+
+
+@pytest.mark.parametrize("n_tasks", [1, 3])
+def test_adapt_tasks_equals_adapt_on_each_task_of_a_one_dimensional_cnn(n_tasks):
+    net = cnn((1, 12), 3, channels=[4])
+    params = dict(net.named_parameters())
+    xs, ys = torch.randn(n_tasks, 6, 1, 12), torch.randint(0, 3, (n_tasks, 6))
+    fast = adapt_tasks(net, params, xs, ys, F.cross_entropy, steps=2, lr=0.1)
+    for b in range(n_tasks):
+        one = adapt(net, params, xs[b], ys[b], F.cross_entropy, steps=2, lr=0.1)
+        assert_close([t[b] for t in fast.values()], list(one.values()))

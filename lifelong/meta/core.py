@@ -3,8 +3,9 @@
 Every loss is written for ONE task with ``torch.func.functional_call`` and is then ``vmap``-ed over
 the task batch (DESIGN.md, principle 3): no model copies, no per-task Python loop. The inner loop
 differentiates the sum of the B tasks' support losses with ``torch.autograd.grad``, which gives each
-task its own gradient (task b's loss depends on its own parameters alone) at a fraction of the cost of
-``torch.func.grad`` nested in ``vmap``. Parameters are a ``{name: tensor}`` dict, typically ``dict(model.named_parameters())``;
+task its own gradient (task b's loss depends on its own parameters alone) in about three quarters of
+the time ``torch.func.grad`` nested in ``vmap`` takes (``benchmarks/meta_throughput.py``).
+Parameters are a ``{name: tensor}`` dict, typically ``dict(model.named_parameters())``;
 ``meta_loss`` returns a scalar whose gradient with respect to those tensors is the meta-gradient
 (call ``.backward()`` or ``torch.autograd.grad`` on it).
 
@@ -80,7 +81,7 @@ def adapt(model: nn.Module, params: Mapping[str, torch.Tensor], x_support, y_sup
     Differentiable with respect to ``params`` and ``per_param_lr``, whatever the caller's grad mode.
     """
     names = list(params) if only is None else list(only)
-    return _sgd_steps(model, dict(params), names, per_param_lr if per_param_lr is not None else lr, steps,
+    return _sgd_steps(model, params, dict(params), names, per_param_lr if per_param_lr is not None else lr, steps,
                       first_order, lambda fast: task_loss(model, fast, x_support, y_support, loss_fn))
 
 
@@ -102,23 +103,29 @@ def adapt_tasks(model: nn.Module, params: Mapping[str, torch.Tensor], xs, ys, lo
     else:  # a view per task of what moves; the rest is shared as it is
         start, per_task = {n: p.expand(len(xs), *p.shape) if n in names else p for n, p in params.items()}, names
     fast = {n: in_layout_of(t, params[n]) for n, t in start.items()}  # expand drops a size-one dimension's stride
-    fast = _sgd_steps(model, fast, names, per_param_lr if per_param_lr is not None else lr, steps, first_order,
-                      lambda fast: task_losses(model, fast, xs, ys, loss_fn, per_task).sum())
+    fast = _sgd_steps(model, params, fast, names, per_param_lr if per_param_lr is not None else lr, steps,
+                      first_order, lambda fast: task_losses(model, fast, xs, ys, loss_fn, per_task).sum())
     return {n: t if n in per_task else t.expand(len(xs), *t.shape) for n, t in fast.items()}
 
 
-def _sgd_steps(model, fast: Params, names, rates, steps: int, first_order: bool, loss_of) -> Params:
-    """``steps`` SGD steps of ``loss_of(fast)``, moving the entries ``names`` of ``fast``. BatchNorm
-    layers in train mode use each batch's statistics and leave their buffers alone (``batch_statistics``)."""
+def _sgd_steps(model, params, fast: Params, names, rates, steps: int, first_order: bool, loss_of) -> Params:
+    """``steps`` SGD steps of ``loss_of(fast)``, moving the entries ``names`` of ``fast`` (each in the
+    memory layout of its parameter in ``params``). BatchNorm layers in train mode use each batch's
+    statistics and leave their buffers alone (``batch_statistics``)."""
     with torch.inference_mode(False), torch.enable_grad(), batch_statistics(model):
         for _ in range(steps):
-            moving = {n: fast[n] if fast[n].requires_grad and not first_order else fast[n].detach().requires_grad_()
-                      for n in names}  # first order: the gradient is a constant, off the outer graph
-            grads = torch.autograd.grad(loss_of({**fast, **moving}), list(moving.values()), create_graph=not first_order)
+            if first_order:  # the gradient is a constant: computed off the outer graph, nothing recorded
+                base = {n: t.detach() for n, t in fast.items()}
+                moving = {n: base[n].requires_grad_() for n in names}
+            else:  # a tensor without a graph (detached parameters) is differentiated as a leaf
+                base = fast
+                moving = {n: fast[n] if fast[n].requires_grad else fast[n].detach().requires_grad_() for n in names}
+            loss = loss_of({**base, **moving})
+            grads = torch.autograd.grad(loss, list(moving.values()), create_graph=not first_order)
             for n, g in zip(names, grads):
                 rate = rates[n] if isinstance(rates, Mapping) else rates
                 moved = fast[n].add(g, alpha=-rate) if isinstance(rate, (int, float)) else fast[n] - rate * g
-                fast[n] = in_layout_of(moved, fast[n])
+                fast[n] = in_layout_of(moved, params[n])
     return fast
 
 
