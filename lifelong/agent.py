@@ -62,7 +62,7 @@ from torch.func import functional_call
 
 from lifelong.config import Choice, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt
 from lifelong.meta.core import adapt, adapt_tasks, over_tasks
-from lifelong.meta.prototypes import distances, prototypical_loss
+from lifelong.meta.prototypes import prototype_logits, prototypical_loss
 from lifelong.strategies.base import NetworkStrategy
 from lifelong.strategies.mixins import FineTuning
 from lifelong.strategies.episodic import EpisodicLearner, feature_params
@@ -134,8 +134,7 @@ class Agent(FineTuning, EpisodicLearner):
         if self.stale:
             self.memory.refresh(self.embed)
             self.stale = False
-        logits = -distances(self.embed(x), self.memory.prototypes, self.metric)
-        loss = F.cross_entropy(logits.masked_fill(~usable, float("-inf")), y).item()
+        loss = F.cross_entropy(prototype_logits(self.embed(x), self.memory.prototypes, usable, self.metric), y).item()
         jumped = self.last_loss is not None and loss - self.last_loss > self.shift_threshold
         self.last_loss = loss
         return jumped

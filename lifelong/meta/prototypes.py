@@ -42,11 +42,17 @@ def distances(emb: torch.Tensor, prototypes: torch.Tensor, metric: str = "euclid
     return emb.pow(2).sum(-1, keepdim=True) - 2 * emb @ prototypes.T + prototypes.pow(2).sum(-1)
 
 
+def prototype_logits(emb: torch.Tensor, prototypes: torch.Tensor, usable: torch.Tensor, metric: str = "euclidean",
+                     scale: float = 1.0) -> torch.Tensor:
+    """``(N, C)``: −scale · distance of each embedding to each prototype, −inf for the classes not
+    ``usable`` (a boolean mask over classes): the logits of a prototype classifier."""
+    return (-scale * distances(emb, prototypes, metric)).masked_fill(~usable, float("-inf"))
+
+
 def prototypical_loss(emb_support, y_support, emb_query, y_query, n_classes: int, metric: str = "euclidean",
                       scale: float = 1.0) -> torch.Tensor:
     """Cross-entropy of the queries under a softmax over −scale · distance to the support's prototypes,
     restricted to the classes present in the support. With the support as its own query it is a
     loss on the support alone (the inner loop's)."""
     prototypes, counts = class_means(emb_support, y_support, n_classes, metric)
-    logits = -scale * distances(emb_query, prototypes, metric)
-    return F.cross_entropy(logits.masked_fill(counts == 0, float("-inf")), y_query)
+    return F.cross_entropy(prototype_logits(emb_query, prototypes, counts > 0, metric, scale), y_query)

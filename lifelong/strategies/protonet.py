@@ -3,7 +3,7 @@ NeurIPS), trained on the episodes of a stream (``lifelong.strategies.episodic``)
 import torch
 from torch.func import vmap
 
-from lifelong.meta.prototypes import class_means, distances, prototypical_loss
+from lifelong.meta.prototypes import class_means, prototype_logits, prototypical_loss
 from lifelong.strategies.episodic import EpisodicStrategy
 
 
@@ -49,7 +49,7 @@ class ProtoNet(EpisodicStrategy):
         protos, known = self.current_prototypes()
         if not bool(known.any()):
             return super().own_predict(x, info)
-        return self.decide((-distances(self.net.features(x), protos)).masked_fill(~known, float("-inf")), info)
+        return self.decide(prototype_logits(self.net.features(x), protos, known), info)
 
     def after_task(self, task):
         with torch.no_grad():
