@@ -1,8 +1,11 @@
 """The lifelong agent and its prototype memory: prototypes are class means of a bounded, class-balanced
 exemplar memory; prediction is the nearest prototype within the setting's classes; few-shot adaptation
 works on a copy; the agent beats fine-tuning on a class-incremental stream and resumes exactly."""
+import copy
+
 import pytest
 import torch
+from torch.func import functional_call
 
 import lifelong as ll
 from lifelong.experiment.checkpoint import MemoryCheckpointer
@@ -160,6 +163,25 @@ def test_adapt_takes_inner_steps_from_the_meta_learned_initialisation(trained, d
     assert trained.adapt_steps == 1 and trained.adapt_lr is None
     for (name, p), g in zip(theta.items(), grads):
         torch.testing.assert_close(dict(adapted.net.features.named_parameters())[name], p - trained.inner_lr * g)
+
+
+def test_with_predict_steps_predictions_use_theta_adapted_to_the_exemplars_and_leave_theta_alone(trained, digits_stream):
+    """predict_steps: 1: θ' = θ − α ∇ L_proto(exemplars; exemplars), then the nearest prototype under f_θ'."""
+    agent = copy.deepcopy(trained)
+    agent.predict_steps, agent.stale = 1, True
+    x = torch.cat([digits_stream[0].x_test, digits_stream[1].x_test])
+    mx, my = agent.memory.x, agent.memory.y
+    theta = dict(agent.net.features.named_parameters())
+    emb = agent.net.features(mx)
+    grads = torch.autograd.grad(prototypical_loss(emb, my, emb, my, 10), list(theta.values()))
+    fast = {n: (p - agent.inner_lr * g).detach() for (n, p), g in zip(theta.items(), grads)}
+    before = {n: p.detach().clone() for n, p in theta.items()}
+    with torch.no_grad():
+        means = class_means(functional_call(agent.net.features, fast, (mx,)), my, 10)[0][:4]
+        expected = torch.cdist(functional_call(agent.net.features, fast, (x,)), means).argmin(1)
+    assert torch.equal(agent.predict(x, TaskInfo()), expected)
+    assert all(torch.equal(before[n], p) for n, p in agent.net.features.named_parameters())  # θ is not trained
+    assert any(not torch.allclose(fast[n], before[n]) for n in fast)
 
 
 def test_the_meta_loss_over_vmapped_episodes_equals_a_loop_over_episodes(trained, digits_stream):

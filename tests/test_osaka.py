@@ -160,12 +160,14 @@ def test_cmaml_detects_a_jump_of_the_loss_meta_updates_the_slow_weights_and_rese
     assert quiet.shifts == 0 and len(quiet.buffer) == 4
 
 
-@pytest.mark.parametrize("name", ["osaka-cmaml", "osaka-maml", "osaka-anil", "osaka-fine-tuning", "osaka-agent"])
-def test_osaka_learners_pretrain_learn_the_stream_and_resume_inside_it(name):
+@pytest.mark.parametrize("name, fields", [("osaka-cmaml", {}), ("osaka-maml", {}), ("osaka-anil", {}),
+                                          ("osaka-fine-tuning", {}), ("osaka-agent", {}),
+                                          ("osaka-agent", {"predict_steps": 1})])
+def test_osaka_learners_pretrain_learn_the_stream_and_resume_inside_it(name, fields):
     stream = small_stream()
 
     def run(checkpointer):
-        return ll.run(ll.load_strategy(name, pretrain_steps=10, meta_batch=2, model="mlp"), stream, seed=1,
+        return ll.run(ll.load_strategy(name, pretrain_steps=10, meta_batch=2, model="mlp", **fields), stream, seed=1,
                       checkpointer=checkpointer, checkpoint_every=3)
 
     saved = MemoryCheckpointer()
