@@ -162,7 +162,7 @@ def test_cmaml_detects_a_jump_of_the_loss_meta_updates_the_slow_weights_and_rese
 
 @pytest.mark.parametrize("name, fields", [("osaka-cmaml", {}), ("osaka-maml", {}), ("osaka-anil", {}),
                                           ("osaka-fine-tuning", {}), ("osaka-agent", {}),
-                                          ("osaka-agent", {"predict_steps": 1})])
+                                          ("osaka-agent", {"predict_steps": 0})])
 def test_osaka_learners_pretrain_learn_the_stream_and_resume_inside_it(name, fields):
     stream = small_stream()
 
