@@ -6,7 +6,9 @@ task, 10-15 s a run) into fresh result stores, ``--repeats`` times each (4: on a
 same grid's time varies by 20% between repeats), alternately with the local executor on 2 workers
 and with the Ray executor on a fresh 2-CPU local Ray instance for each repeat, started before
 the clock starts, as a cluster is (its start and shutdown, a few seconds that
-`lifelong compare --executor ray` without a cluster pays once, are printed apart). Target: Ray
+`lifelong compare --executor ray` without a cluster pays once, are printed apart). The instance
+runs its workers at niceness 0, as the one `--executor ray` starts and a cluster started as the
+README says do (Ray's default, 15, lets every other process of the machine take their CPU). Target: Ray
 reaches at least 0.9x the local throughput. The last line reads `ray/local = X.XX` (the ratio of
 the summed wall times of the grids, local over Ray).
 """
@@ -20,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lifelong.experiment.compare import prepare, run_experiment  # noqa: E402
 from lifelong.experiment.executors import ExecutorSetting  # noqa: E402
+from lifelong.experiment.ray_executor import LOCAL_INSTANCE  # noqa: E402
 from lifelong.experiment.spec import load_experiment  # noqa: E402
 
 GRID = """
@@ -37,7 +40,7 @@ def timed(experiment, out: Path, executor: str) -> tuple[float, float]:
 
     start = time.perf_counter()
     if executor == "ray":
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _system_config=LOCAL_INSTANCE)
     ready = time.perf_counter()
     try:
         store = run_experiment(experiment, out=out, jobs=2, executor=ExecutorSetting(executor))

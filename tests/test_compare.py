@@ -316,6 +316,22 @@ def test_ray_honours_each_runs_resource_request(ray_session, tmp_path):
             pass
 
 
+def test_a_local_ray_instance_runs_the_runs_at_the_priority_of_local_workers():
+    """Ray starts its workers at niceness 15, where they yield the CPU to every other process; the
+    instance that ``--executor ray`` starts without a cluster runs them at the driver's niceness."""
+    pytest.importorskip("ray")
+    probe = ("import os, ray\n"
+             "from lifelong.experiment.ray_executor import connect\n"
+             "assert connect(None)\n"
+             "print(os.nice(0), ray.get(ray.remote(lambda: os.nice(0)).remote()))\n"
+             "ray.shutdown()\n")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    driver, worker = out.stdout.split()
+    assert worker == driver
+
+
 def test_ray_missing_or_out_of_reach_is_one_line_with_exit_2_and_nothing_written(tmp_path, capsys, monkeypatch):
     from lifelong.cli import main
     from lifelong.experiment import executors

@@ -27,6 +27,9 @@ from lifelong.experiment.executors import ExecutorSetting, Outcome, execute
 from lifelong.experiment.store import Store
 
 RETRIES = 3  # a run whose worker dies is started again this many times, from its last checkpoint
+# A local instance runs the runs at the priority of the local executor's workers. Ray's default starts
+# its workers at niceness 15, so they yield the CPU to every other process of the machine.
+LOCAL_INSTANCE = {"worker_niceness": 0}
 
 
 @ray.remote(num_cpus=0)
@@ -120,7 +123,7 @@ def connect(address: str | None) -> bool:
     starts = address is None and not os.environ.get("RAY_ADDRESS")
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
-                 **({"include_dashboard": False} if starts else {}))
+                 **({"include_dashboard": False, "_system_config": LOCAL_INSTANCE} if starts else {}))
     except ConnectionError as e:
         raise ConfigError(f"no Ray cluster to join ({str(e).splitlines()[0]})", field="address",
                           value=address) from None
