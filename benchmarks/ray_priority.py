@@ -2,9 +2,10 @@
 busy process, as Ray tasks at Ray's default worker niceness (15), as Ray tasks at niceness 0, and in
 two local worker processes (the local executor's kind).
 
-Each job is the same pure-Python loop (``--loop`` iterations, about a second alone); the busy process is
-another Python loop at the driver's niceness, started before and killed after the measurements
-(``--no-busy`` leaves it out). Each setting runs ``--repeats`` times, the settings interleaved, a
+Each job is the same pure-Python loop (``--loop`` iterations, one or two seconds alone); the busy process
+is another Python loop at the driver's niceness, started before and killed after the measurements, and
+ending with the script if it is killed (``--no-busy`` leaves it out). The niceness-0 instance is
+configured as ``lifelong compare --executor ray`` configures its own (``LOCAL_INSTANCE``). Each setting runs ``--repeats`` times, the settings interleaved, a
 fresh Ray instance of 2 CPUs each time, its workers warmed up before the clock starts. Printed: the
 wall time of the two jobs and each job's niceness. Nothing here asserts a target: it shows what
 the worker niceness does to a run's share of the CPU when the machine has other work.
@@ -16,9 +17,14 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lifelong.experiment.executors import watch_parent  # noqa: E402
+from lifelong.experiment.ray_executor import LOCAL_INSTANCE  # noqa: E402
 
 
 def job(loop: int) -> int:
@@ -26,6 +32,12 @@ def job(loop: int) -> int:
     for i in range(loop):
         total += i
     return os.nice(0)
+
+
+def busy(parent: int) -> None:
+    watch_parent(parent)  # a killed benchmark leaves no busy loop behind
+    while True:
+        pass
 
 
 def local(loop: int) -> tuple[float, list[int]]:
@@ -36,11 +48,10 @@ def local(loop: int) -> tuple[float, list[int]]:
         return time.perf_counter() - start, nice
 
 
-def on_ray(loop: int, niceness: int | None) -> tuple[float, list[int]]:
+def on_ray(loop: int, system_config: dict | None) -> tuple[float, list[int]]:
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             **({"_system_config": {"worker_niceness": niceness}} if niceness is not None else {}))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _system_config=system_config)
     try:
         remote = ray.remote(job)
         ray.get([remote.remote(1) for _ in range(2)])
@@ -57,19 +68,22 @@ def main(argv=None) -> None:
     parser.add_argument("--loop", type=int, default=30_000_000)
     parser.add_argument("--no-busy", action="store_true")
     args = parser.parse_args(argv)
-    busy = None if args.no_busy else subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    competitor = None
+    if not args.no_busy:
+        competitor = multiprocessing.get_context("spawn").Process(target=busy, args=(os.getpid(),), daemon=True)
+        competitor.start()
     settings = {"Ray, default niceness": lambda: on_ray(args.loop, None),
-                "Ray, worker_niceness 0": lambda: on_ray(args.loop, 0),
+                "Ray, worker_niceness 0": lambda: on_ray(args.loop, LOCAL_INSTANCE),
                 "local processes": lambda: local(args.loop)}
     try:
-        print(f"two jobs on 2 CPUs, {'no other process' if busy is None else 'one busy process beside them'}")
+        print(f"two jobs on 2 CPUs, {'one busy process beside them' if competitor else 'no other process'}")
         for r in range(args.repeats):
             for name, measure in settings.items():
                 seconds, nice = measure()
                 print(f"{name:<24} {seconds:5.2f} s   jobs' niceness {nice}", flush=True)
     finally:
-        if busy is not None:
-            busy.kill()
+        if competitor is not None:
+            competitor.kill()
 
 
 if __name__ == "__main__":
