@@ -316,6 +316,30 @@ def test_ray_honours_each_runs_resource_request(ray_session, tmp_path):
             pass
 
 
+def test_the_store_owner_keeps_checkpoints_as_bytes_and_never_imports_torch(ray_session, tmp_path, caplog):
+    """Runs save through the actor and the driver's store holds what they saved; the actor's process
+    imports no torch (about 3 s of CPU beside a grid's runs)."""
+    import ray
+    import torch
+
+    from lifelong.experiment.store import RunCheckpoints
+    from lifelong.experiment.store_owner import OwnedStore, StoreOwner
+
+    store = Store(tmp_path / "runs.sqlite")
+    store.create({"name": "x"})
+    owner = StoreOwner.remote(str(store.path))
+    through = RunCheckpoints(OwnedStore(owner, str(store.path)), "k")
+    assert through.load() is None
+    through.save(Checkpoint(2, {"w": torch.arange(3.0)}, [{"seen": 1}]))
+    saved = store.load_checkpoint("k")
+    assert saved.next_task == 2 and saved.strategy["w"].tolist() == [0.0, 1.0, 2.0] and saved.observers == [{"seen": 1}]
+    store.put_checkpoint("k", 3, b"not a checkpoint")
+    with caplog.at_level("WARNING", logger="lifelong"):
+        assert through.load() is None
+    assert f"{store.path}: the checkpoint of run k was refused" in caplog.text
+    assert not ray.get(owner.__ray_call__.remote(lambda self: "torch" in sys.modules))
+
+
 def test_a_local_ray_instance_runs_the_runs_at_the_priority_of_local_workers():
     """Ray starts its workers at niceness 15, where they yield the CPU to every other process; the
     instance that ``--executor ray`` starts without a cluster runs them at the driver's niceness."""

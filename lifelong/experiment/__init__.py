@@ -1,5 +1,4 @@
-"""Running strategies on streams and keeping what they produce."""
-from lifelong.experiment.result import RunResult
-from lifelong.experiment.run import run
-
-__all__ = ["run", "RunResult"]
+"""Running strategies on streams and keeping what they produce: ``run`` (one run), ``compare`` (a grid
+of runs into a result store), the store, checkpoints and the executors. ``lifelong.run`` and
+``lifelong.RunResult`` are the public entry points; this package imports nothing itself, so the Ray
+executor's store owner can import ``lifelong.experiment.store`` without torch."""

@@ -3,10 +3,11 @@
     lifelong compare exp.yaml --executor ray [--address auto | --address HOST:PORT]
 
 Runs' results come back to the driver as task results, and the driver records them. Checkpoints
-travel through Ray too: an actor on the driver's node owns the store's checkpoints, so no SQLite
-file is ever shared between machines. A worker that dies mid-run (its process killed, its node
-lost) is retried by Ray and continues from the run's last checkpoint; a killed driver takes its
-tasks with it, and rerunning the command continues from the store, as with local processes.
+travel through Ray too: an actor on the driver's node owns the store's checkpoints
+(``store_owner.StoreOwner``), so no SQLite file is ever shared between machines. A worker that dies
+mid-run (its process killed, its node lost) is retried by Ray and continues from the run's last
+checkpoint; a killed driver takes its tasks with it, and rerunning the command continues from the
+store, as with local processes.
 
 Every node needs lifelong (with the same version), its data under the same path or
 ``$LIFELONG_DATA``, and the scenario files an experiment names by path.
@@ -22,9 +23,9 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from lifelong.config import ConfigError
-from lifelong.experiment.checkpoint import Checkpoint
 from lifelong.experiment.executors import ExecutorSetting, Outcome, execute
-from lifelong.experiment.store import Store
+from lifelong.experiment.store import RunCheckpoints, Store
+from lifelong.experiment.store_owner import OwnedStore, StoreOwner
 
 RETRIES = 3  # a run whose worker dies is started again this many times, from its last checkpoint
 # A local instance runs the runs at the priority of the local executor's workers. Ray's default starts
@@ -32,36 +33,9 @@ RETRIES = 3  # a run whose worker dies is started again this many times, from it
 LOCAL_INSTANCE = {"worker_niceness": 0}
 
 
-@ray.remote(num_cpus=0)
-class StoreOwner:
-    """The result store's checkpoints, kept on the driver's machine; runs save and load theirs here."""
-
-    def __init__(self, path: str):
-        self.store = Store(path)
-
-    def save(self, key: str, checkpoint: Checkpoint) -> None:
-        self.store.save_checkpoint(key, checkpoint)
-
-    def load(self, key: str) -> Checkpoint | None:
-        return self.store.load_checkpoint(key)
-
-
-class OwnerCheckpoints:
-    """One run's checkpointer, through the StoreOwner: a save returns once the store holds it."""
-
-    def __init__(self, owner, key: str):
-        self.owner, self.key = owner, key
-
-    def save(self, checkpoint: Checkpoint) -> None:
-        ray.get(self.owner.save.remote(self.key, checkpoint))
-
-    def load(self) -> Checkpoint | None:
-        return ray.get(self.owner.load.remote(self.key))
-
-
 @ray.remote(max_retries=RETRIES)
-def run_on_ray(run, owner, logs: str, threads: int) -> Outcome:
-    return execute(run, OwnerCheckpoints(owner, run.key), Path(logs), threads)
+def run_on_ray(run, owner, store: str, threads: int) -> Outcome:
+    return execute(run, RunCheckpoints(OwnedStore(owner, store), run.key), Path(store).parent / "logs", threads)
 
 
 class RayExecutor:
@@ -97,7 +71,7 @@ class RayExecutor:
 
     def submit(self, run):
         task = run_on_ray.options(num_cpus=self.setting.cpus_per_run, num_gpus=self.setting.gpus_per_run)
-        return task.remote(run, self.owner, str(self.store.path.parent / "logs"), max(1, int(self.setting.cpus_per_run)))
+        return task.remote(run, self.owner, str(self.store.path), max(1, int(self.setting.cpus_per_run)))
 
     def wait(self, handles: set, timeout: float) -> set:
         first, _ = ray.wait(list(handles), num_returns=1, timeout=timeout)

@@ -12,9 +12,12 @@ import sqlite3
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lifelong.experiment.checkpoint import Checkpoint, CheckpointRefused
 from lifelong.experiment.result import RunResult
+
+if TYPE_CHECKING:
+    from lifelong.experiment.checkpoint import Checkpoint
 
 log = logging.getLogger("lifelong")
 
@@ -127,22 +130,23 @@ class Store:
         return RunCheckpoints(self, key)
 
     def save_checkpoint(self, key: str, checkpoint: Checkpoint) -> None:
-        with closing(self._connect()) as conn:
-            conn.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
-                         (key, checkpoint.next_task, checkpoint.to_bytes()))
+        self.checkpointer(key).save(checkpoint)
 
     def load_checkpoint(self, key: str) -> Checkpoint | None:
         """The state after the run's last finished task (tensors on the device they were saved from).
         A checkpoint that does not load safely is refused with one warning, and the run starts over."""
+        return self.checkpointer(key).load()
+
+    def put_checkpoint(self, key: str, next_task: int, data: bytes) -> None:
+        """Keep ``data`` (``Checkpoint.to_bytes()``) as run ``key``'s checkpoint, in place of the one before."""
+        with closing(self._connect()) as conn:
+            conn.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)", (key, next_task, data))
+
+    def checkpoint_bytes(self, key: str) -> bytes | None:
+        """Run ``key``'s checkpoint as it was put; None when it has none."""
         with closing(self._connect()) as conn:
             row = conn.execute("SELECT state FROM checkpoints WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        try:
-            return Checkpoint.from_bytes(row[0])
-        except CheckpointRefused as e:
-            log.warning("%s: the checkpoint of run %s was refused (%s); the run starts from scratch", self.path, key, e)
-            return None
+        return None if row is None else row[0]
 
 
 COLUMNS = "scenario, strategy, seed, fingerprint, status, error, result"
@@ -159,13 +163,25 @@ def _result(scenario, strategy, seed, fingerprint, status, error, result) -> Run
 
 
 class RunCheckpoints:
-    """One run's checkpoints in a store: the ``Checkpointer`` a run in ``lifelong compare`` saves to."""
+    """One run's checkpoints in a store: the ``Checkpointer`` a run in ``lifelong compare`` saves to.
+    ``store`` is a ``Store``, or anything with its ``put_checkpoint`` and ``checkpoint_bytes`` (the Ray
+    executor's store owner): the store keeps bytes, and only the run's process turns them into tensors."""
 
-    def __init__(self, store: Store, key: str):
+    def __init__(self, store, key: str):
         self.store, self.key = store, key
 
     def save(self, checkpoint: Checkpoint) -> None:
-        self.store.save_checkpoint(self.key, checkpoint)
+        self.store.put_checkpoint(self.key, checkpoint.next_task, checkpoint.to_bytes())
 
     def load(self) -> Checkpoint | None:
-        return self.store.load_checkpoint(self.key)
+        from lifelong.experiment.checkpoint import Checkpoint, CheckpointRefused  # torch: not for the store alone
+
+        data = self.store.checkpoint_bytes(self.key)
+        if data is None:
+            return None
+        try:
+            return Checkpoint.from_bytes(data)
+        except CheckpointRefused as e:
+            log.warning("%s: the checkpoint of run %s was refused (%s); the run starts from scratch",
+                        getattr(self.store, "path", "the store"), self.key, e)
+            return None
