@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/lifelong compare
 
 bench: $(STAMP)
-	for b in benchmarks/loop_overhead.py benchmarks/parallel_scaling.py benchmarks/ray_scaling.py benchmarks/meta_throughput.py benchmarks/agent_cost.py benchmarks/continual_eval.py benchmarks/dataset_memory.py benchmarks/long_stream.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/loop_overhead.py benchmarks/parallel_scaling.py benchmarks/ray_scaling.py benchmarks/meta_throughput.py benchmarks/agent_cost.py benchmarks/continual_eval.py benchmarks/dataset_memory.py benchmarks/long_stream.py benchmarks/augment_throughput.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info
