@@ -307,10 +307,14 @@ def test_on_ray_a_killed_worker_resumes_from_its_checkpoint_and_the_tables_match
 def test_ray_honours_each_runs_resource_request(ray_session, tmp_path):
     from lifelong.experiment.executors import ExecutorSetting, build_executor
 
+    import ray
+
     store = Store(tmp_path / "runs.sqlite")
     for cpus, slots in ((1, 2), (2, 1)):  # the cluster has 2 CPUs
         with build_executor(ExecutorSetting("ray", cpus_per_run=cpus), store, None, 8) as pool:
             assert pool.slots == slots
+        with pytest.raises(ray.exceptions.RayActorError):  # the grid's store owner ended with it; the session goes on
+            ray.get(pool.owner.checkpoint_bytes.remote("k"))
     with pytest.raises(ConfigError, match="0 GPUs: not enough for one run"):
         with build_executor(ExecutorSetting("ray", gpus_per_run=1), store, None, 8):
             pass

@@ -43,7 +43,7 @@ class RayExecutor:
 
     def __init__(self, store: Store, jobs: int | None, runs: int, setting: ExecutorSetting):
         self.store, self.jobs, self.runs, self.setting = store, jobs, runs, setting
-        self.started = False
+        self.started, self.owner = False, None
 
     def __enter__(self) -> "RayExecutor":
         self.started = connect(self.setting.address)
@@ -66,6 +66,8 @@ class RayExecutor:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.owner is not None:  # in a session that outlives the grid (a notebook's), its actor ends with it
+            ray.kill(self.owner)
         if self.started:
             ray.shutdown()
 
