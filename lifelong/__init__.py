@@ -21,8 +21,7 @@ _HOMES = {"load_scenario": "lifelong.scenarios", "Stream": "lifelong.scenarios",
           "report": "lifelong.experiment.compare", "results": "lifelong.experiment.results",
           "metrics": "lifelong.evaluation", "ConfigError": "lifelong.config"}
 
-__all__ = ["load_scenario", "load_strategy", "run", "compare", "report", "results", "RunResult", "Stream", "Task", "metrics", "ConfigError",
-           "__version__"]
+__all__ = [*_HOMES, "__version__"]
 
 
 def __getattr__(name: str):

@@ -342,6 +342,7 @@ def test_the_store_owner_keeps_checkpoints_as_bytes_and_never_imports_torch(ray_
         assert through.load() is None
     assert f"{store.path}: the checkpoint of run k was refused" in caplog.text
     assert not ray.get(owner.__ray_call__.remote(lambda self: "torch" in sys.modules))
+    ray.kill(owner)  # the session is the module's: leave no actor behind
 
 
 def test_a_local_ray_instance_runs_the_runs_at_the_priority_of_local_workers():

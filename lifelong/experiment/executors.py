@@ -178,9 +178,14 @@ class LocalExecutor:
         return handle.result()
 
 
+def logs_beside(store_path: str | Path) -> Path:
+    """The folder where a grid's runs write their loggers' files: beside its result store."""
+    return Path(store_path).parent / "logs"
+
+
 def _execute_locally(store_path: str, run: RunSpec) -> Outcome:
     store = Store(store_path)  # checkpoints go straight into the store: it is on this machine
-    return execute(run, store.checkpointer(run.key), store.path.parent / "logs")
+    return execute(run, store.checkpointer(run.key), logs_beside(store_path))
 
 
 def watch_parent(parent: int) -> None:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from pathlib import Path
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from lifelong.config import ConfigError
-from lifelong.experiment.executors import ExecutorSetting, Outcome, execute
+from lifelong.experiment.executors import ExecutorSetting, Outcome, execute, logs_beside
 from lifelong.experiment.store import RunCheckpoints, Store
 from lifelong.experiment.store_owner import OwnedStore, StoreOwner
 
@@ -35,7 +34,7 @@ LOCAL_INSTANCE = {"worker_niceness": 0}
 
 @ray.remote(max_retries=RETRIES)
 def run_on_ray(run, owner, store: str, threads: int) -> Outcome:
-    return execute(run, RunCheckpoints(OwnedStore(owner, store), run.key), Path(store).parent / "logs", threads)
+    return execute(run, RunCheckpoints(OwnedStore(owner, store), run.key), logs_beside(store), threads)
 
 
 class RayExecutor:

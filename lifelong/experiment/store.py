@@ -164,8 +164,9 @@ def _result(scenario, strategy, seed, fingerprint, status, error, result) -> Run
 
 class RunCheckpoints:
     """One run's checkpoints in a store: the ``Checkpointer`` a run in ``lifelong compare`` saves to.
-    ``store`` is a ``Store``, or anything with its ``put_checkpoint`` and ``checkpoint_bytes`` (the Ray
-    executor's store owner): the store keeps bytes, and only the run's process turns them into tensors."""
+    ``store`` is a ``Store``, or anything with its ``path``, ``put_checkpoint`` and ``checkpoint_bytes``
+    (the Ray executor's store owner): the store keeps bytes, and only the run's process turns them into
+    tensors."""
 
     def __init__(self, store, key: str):
         self.store, self.key = store, key
@@ -183,5 +184,5 @@ class RunCheckpoints:
             return Checkpoint.from_bytes(data)
         except CheckpointRefused as e:
             log.warning("%s: the checkpoint of run %s was refused (%s); the run starts from scratch",
-                        getattr(self.store, "path", "the store"), self.key, e)
+                        self.store.path, self.key, e)
             return None
