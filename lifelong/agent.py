@@ -84,24 +84,36 @@ class Agent(FineTuning, EpisodicLearner):
     handles_regression = False
     needs_boundaries = False
     learns_online = True
-    state_attrs = EpisodicLearner.state_attrs + ("last_loss", "shifts")
+    state_attrs = EpisodicLearner.state_attrs + ("last_loss", "shifts", "alpha")
 
     def __init__(self, *, buffer_size: PositiveInt = 200, n_way: PositiveInt = 10, k_support: PositiveInt = 4,
                  k_query: PositiveInt = 3, meta_batch: PositiveInt = 1, batch_size: PositiveInt = 32,
                  inner_steps: NonNegInt = 1, inner_lr: PositiveFloat = 0.05, first_order: bool = True,
                  metric: Annotated[str, Choice("euclidean", "cosine")] = "euclidean",
-                 shift_threshold: NonNegFloat | None = None, predict_steps: NonNegInt = 0, **kwargs):
+                 shift_threshold: NonNegFloat | None = None, predict_steps: NonNegInt = 0,
+                 learn_inner_lr: bool = False, **kwargs):
         super().__init__(buffer_size=buffer_size, n_way=n_way, k_support=k_support, k_query=k_query,
                          meta_batch=meta_batch, **kwargs)
         self.batch_size, self.inner_steps, self.inner_lr = batch_size, inner_steps, inner_lr
         self.first_order, self.metric, self.shift_threshold = first_order, metric, shift_threshold
-        self.predict_steps = predict_steps
+        self.predict_steps, self.learn_inner_lr = predict_steps, learn_inner_lr
 
     def setup(self, info, *, seed=0, device="cpu"):
         super().setup(info, seed=seed, device=device)
         self.stale = False  # whether the embedding changed since the prototypes were computed
         self.fast = None  # θ' adapted to the exemplars (``predict_steps``), else None: predictions use θ
         self.last_loss, self.shifts = None, 0  # online shift detection: the previous batch's loss, switches seen
+        # Meta-SGD's learned inner rates: one per entry of the embedding's parameters, starting at inner_lr
+        self.alpha = ({n: torch.full_like(p, self.inner_lr).requires_grad_()
+                       for n, p in self.net.features.named_parameters()} if self.learn_inner_lr else None)
+
+    def meta_parameters(self):
+        return [*super().meta_parameters(), *(self.alpha or {}).values()]
+
+    def inner_rate(self):
+        """The inner loop's step size at adaptation and prediction: the learned rates (``learn_inner_lr``),
+        as they are now, else ``inner_lr``."""
+        return self.inner_lr if self.alpha is None else {n: a.detach() for n, a in self.alpha.items()}
 
     def new_memory(self):
         return PrototypeMemory(self.buffer_size, self.info.n_classes, self.device, self.metric)
@@ -157,7 +169,8 @@ class Agent(FineTuning, EpisodicLearner):
         """The mean query loss over a batch of episodes, the inner loop on their supports vmapped."""
         xs, ys, xq, yq = episodes
         fast = adapt_tasks(self.net.features, feature_params(params), xs, ys, self.support_loss,
-                           steps=self.inner_steps, lr=self.inner_lr, first_order=self.first_order)
+                           steps=self.inner_steps, lr=self.inner_lr if self.alpha is None else self.alpha,
+                           first_order=self.first_order)
         return over_tasks(self.query_loss, fast, xs, ys, xq, yq).mean()
 
     def query_loss(self, fast, xs, ys, xq, yq):
@@ -188,7 +201,7 @@ class Agent(FineTuning, EpisodicLearner):
         if self.predict_steps and len(self.memory):
             stored = self.memory.stored()
             fast = self.inner_loop(dict(self.net.features.named_parameters()), stored["x"], stored["y"],
-                                   self.predict_steps, self.inner_lr)
+                                   self.predict_steps, self.inner_rate())
             self.fast = {n: t.detach() for n, t in fast.items()}
         self.memory.refresh(self.embed)
         self.stale = False
@@ -208,7 +221,8 @@ class Agent(FineTuning, EpisodicLearner):
         prototypes (the support's class means for its classes, the exemplars' for the others)."""
         self.see_labels(y)
         net = self.net.features
-        fast = self.inner_loop(dict(net.named_parameters()), x, y, self.adapt_steps, self.adapt_lr or self.inner_lr)
+        lr = self.inner_rate() if self.adapt_lr is None else self.adapt_lr
+        fast = self.inner_loop(dict(net.named_parameters()), x, y, self.adapt_steps, lr)
         with torch.no_grad():
             for name, p in net.named_parameters():
                 p.copy_(fast[name])

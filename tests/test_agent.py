@@ -184,6 +184,35 @@ def test_with_predict_steps_predictions_use_theta_adapted_to_the_exemplars_and_l
     assert any(not torch.allclose(fast[n], before[n]) for n in fast)
 
 
+def test_learned_inner_rates_are_meta_learned_used_before_predicting_and_resumed():
+    """learn_inner_lr (Meta-SGD's rates): α, one per entry of the embedding's parameters, moves from
+    inner_lr in the outer loop; θ' = θ − α ⊙ ∇ L_proto(exemplars) before predicting; a resumed run
+    restores α and gives the uninterrupted numbers."""
+    stream = ll.load_scenario("split-digits", seed=0, n_tasks=2)
+    full = ll.run(fast("agent", learn_inner_lr=True, predict_steps=1), stream, seed=2)
+    checkpoints = MemoryCheckpointer()
+    ll.run(fast("agent", learn_inner_lr=True, predict_steps=1), stream, seed=2, checkpointer=checkpoints)
+    checkpoints.resume_after = 0
+    resumed = ll.run(agent := fast("agent", learn_inner_lr=True, predict_steps=1), stream, seed=2,
+                     checkpointer=checkpoints)
+    assert resumed.accuracy_matrix == full.accuracy_matrix and resumed.metrics == full.metrics
+
+    alpha = torch.cat([a.detach().flatten() for a in agent.alpha.values()])
+    assert (alpha - agent.inner_lr).abs().max() > 1e-4 and alpha.std() > 1e-6
+    mx, my = agent.memory.x, agent.memory.y
+    theta = dict(agent.net.features.named_parameters())
+    emb = agent.net.features(mx)
+    grads = torch.autograd.grad(prototypical_loss(emb, my, emb, my, 10), list(theta.values()))
+    fast_theta = {n: (p - agent.alpha[n] * g).detach() for (n, p), g in zip(theta.items(), grads)}
+    x = stream[1].x_test
+    with torch.no_grad():
+        means, counts = class_means(functional_call(agent.net.features, fast_theta, (mx,)), my, 10)
+        known = torch.nonzero(counts > 0).flatten()
+        expected = known[torch.cdist(functional_call(agent.net.features, fast_theta, (x,)), means[known]).argmin(1)]
+    agent.stale = True
+    assert torch.equal(agent.predict(x, TaskInfo()), expected)
+
+
 def test_the_meta_loss_over_vmapped_episodes_equals_a_loop_over_episodes(trained, digits_stream):
     """The inner loop is vmapped over the episode batch: same loss as one episode at a time, each
     adapted by the one-task inner loop."""
