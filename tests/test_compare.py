@@ -374,3 +374,15 @@ def test_ray_missing_or_out_of_reach_is_one_line_with_exit_2_and_nothing_written
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "lifelong: error: --executor: needs the ray package: pip install 'lifelong[ray]', got 'ray'"
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_every_experiment_file_in_benchmarks_is_valid():
+    """The files benchmarks/README.md tells users to run load, and every strategy in them builds."""
+    from lifelong.config import load_yaml
+    from lifelong.strategies import build_strategy
+
+    files = [p for p in sorted((Path(__file__).parent.parent / "benchmarks").glob("*.yaml")) if "strategies" in load_yaml(p)]
+    assert len(files) >= 7
+    for path in files:
+        for entry in load_experiment(path).strategies:
+            build_strategy(entry.spec)
