@@ -165,21 +165,32 @@ def test_adapt_takes_inner_steps_from_the_meta_learned_initialisation(trained, d
         torch.testing.assert_close(dict(adapted.net.features.named_parameters())[name], p - trained.inner_lr * g)
 
 
+def one_step_on_the_exemplars(agent, rate):
+    """θ' = θ − rate ⊙ ∇ L_proto(exemplars; exemplars), computed here by hand, and a function that gives
+    an input's predictions by the nearest exemplar prototype under f_θ'."""
+    mx, my = agent.memory.x, agent.memory.y
+    theta = dict(agent.net.features.named_parameters())
+    emb = agent.net.features(mx)
+    grads = torch.autograd.grad(prototypical_loss(emb, my, emb, my, 10), list(theta.values()))
+    rates = rate if isinstance(rate, dict) else dict.fromkeys(theta, rate)
+    fast = {n: (p - rates[n] * g).detach() for (n, p), g in zip(theta.items(), grads)}
+
+    @torch.no_grad()
+    def predictions(x):
+        means, counts = class_means(functional_call(agent.net.features, fast, (mx,)), my, 10)
+        known = torch.nonzero(counts > 0).flatten()
+        return known[torch.cdist(functional_call(agent.net.features, fast, (x,)), means[known]).argmin(1)]
+    return fast, predictions
+
+
 def test_with_predict_steps_predictions_use_theta_adapted_to_the_exemplars_and_leave_theta_alone(trained, digits_stream):
     """predict_steps: 1: θ' = θ − α ∇ L_proto(exemplars; exemplars), then the nearest prototype under f_θ'."""
     agent = copy.deepcopy(trained)
     agent.predict_steps, agent.stale = 1, True
     x = torch.cat([digits_stream[0].x_test, digits_stream[1].x_test])
-    mx, my = agent.memory.x, agent.memory.y
-    theta = dict(agent.net.features.named_parameters())
-    emb = agent.net.features(mx)
-    grads = torch.autograd.grad(prototypical_loss(emb, my, emb, my, 10), list(theta.values()))
-    fast = {n: (p - agent.inner_lr * g).detach() for (n, p), g in zip(theta.items(), grads)}
-    before = {n: p.detach().clone() for n, p in theta.items()}
-    with torch.no_grad():
-        means = class_means(functional_call(agent.net.features, fast, (mx,)), my, 10)[0][:4]
-        expected = torch.cdist(functional_call(agent.net.features, fast, (x,)), means).argmin(1)
-    assert torch.equal(agent.predict(x, TaskInfo()), expected)
+    before = {n: p.detach().clone() for n, p in agent.net.features.named_parameters()}
+    fast, expected = one_step_on_the_exemplars(agent, agent.inner_lr)
+    assert torch.equal(agent.predict(x, TaskInfo()), expected(x))
     assert all(torch.equal(before[n], p) for n, p in agent.net.features.named_parameters())  # θ is not trained
     assert any(not torch.allclose(fast[n], before[n]) for n in fast)
 
@@ -199,18 +210,9 @@ def test_learned_inner_rates_are_meta_learned_used_before_predicting_and_resumed
 
     alpha = torch.cat([a.detach().flatten() for a in agent.alpha.values()])
     assert (alpha - agent.inner_lr).abs().max() > 1e-4 and alpha.std() > 1e-6
-    mx, my = agent.memory.x, agent.memory.y
-    theta = dict(agent.net.features.named_parameters())
-    emb = agent.net.features(mx)
-    grads = torch.autograd.grad(prototypical_loss(emb, my, emb, my, 10), list(theta.values()))
-    fast_theta = {n: (p - agent.alpha[n] * g).detach() for (n, p), g in zip(theta.items(), grads)}
-    x = stream[1].x_test
-    with torch.no_grad():
-        means, counts = class_means(functional_call(agent.net.features, fast_theta, (mx,)), my, 10)
-        known = torch.nonzero(counts > 0).flatten()
-        expected = known[torch.cdist(functional_call(agent.net.features, fast_theta, (x,)), means[known]).argmin(1)]
-    agent.stale = True
-    assert torch.equal(agent.predict(x, TaskInfo()), expected)
+    _, expected = one_step_on_the_exemplars(agent, agent.alpha)
+    x, agent.stale = stream[1].x_test, True
+    assert torch.equal(agent.predict(x, TaskInfo()), expected(x))
 
 
 def test_the_meta_loss_over_vmapped_episodes_equals_a_loop_over_episodes(trained, digits_stream):

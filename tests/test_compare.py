@@ -381,7 +381,8 @@ def test_every_experiment_file_in_benchmarks_is_valid():
     from lifelong.config import load_yaml
     from lifelong.strategies import build_strategy
 
-    files = [p for p in sorted((Path(__file__).parent.parent / "benchmarks").glob("*.yaml")) if "strategies" in load_yaml(p)]
+    benchmarks = Path(__file__).parent.parent / "benchmarks"
+    files = [p for p in sorted(benchmarks.glob("*.yaml")) if "strategies" in load_yaml(p)]
     assert len(files) >= 7
     for path in files:
         for entry in load_experiment(path).strategies:
