@@ -75,7 +75,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from lifelong.config import Choice, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt
-from lifelong.meta.core import adapt, adapt_tasks, over_tasks
+from lifelong.meta.core import adapt, adapt_tasks, learned_rates, over_tasks
 from lifelong.meta.prototypes import prototype_logits, prototypical_loss
 from lifelong.strategies.base import NetworkStrategy
 from lifelong.strategies.mixins import FineTuning
@@ -108,17 +108,18 @@ class Agent(FineTuning, EpisodicLearner):
         self.stale = False  # whether the embedding changed since the prototypes were computed
         self.fast = None  # θ' adapted to the exemplars (``predict_steps``), else None: predictions use θ
         self.last_loss, self.shifts = None, 0  # online shift detection: the previous batch's loss, switches seen
-        # Meta-SGD's learned inner rates: one per entry of the embedding's parameters, starting at inner_lr
-        self.alpha = ({n: torch.full_like(p, self.inner_lr).requires_grad_()
-                       for n, p in self.net.features.named_parameters()} if self.learn_inner_lr else None)
+        self.alpha = (learned_rates(dict(self.net.features.named_parameters()), self.inner_lr)
+                      if self.learn_inner_lr else None)  # Meta-SGD's rates, one per entry of the embedding
 
     def meta_parameters(self):
         return [*super().meta_parameters(), *(self.alpha or {}).values()]
 
-    def inner_rate(self):
-        """The inner loop's step size at adaptation and prediction: the learned rates (``learn_inner_lr``),
-        as they are now, else ``inner_lr``."""
-        return self.inner_lr if self.alpha is None else {n: a.detach() for n, a in self.alpha.items()}
+    def inner_rate(self, learning: bool = False):
+        """The inner loop's step size: ``inner_lr``, or the learned rates (``learn_inner_lr``), as the leaves
+        the meta-loss differentiates when ``learning``, else detached (adaptation, prediction)."""
+        if self.alpha is None:
+            return self.inner_lr
+        return self.alpha if learning else {n: a.detach() for n, a in self.alpha.items()}
 
     def new_memory(self):
         return PrototypeMemory(self.buffer_size, self.info.n_classes, self.device, self.metric)
@@ -174,8 +175,7 @@ class Agent(FineTuning, EpisodicLearner):
         """The mean query loss over a batch of episodes, the inner loop on their supports vmapped."""
         xs, ys, xq, yq = episodes
         fast = adapt_tasks(self.net.features, feature_params(params), xs, ys, self.support_loss,
-                           steps=self.inner_steps, lr=self.inner_lr if self.alpha is None else self.alpha,
-                           first_order=self.first_order)
+                           steps=self.inner_steps, lr=self.inner_rate(learning=True), first_order=self.first_order)
         return over_tasks(self.query_loss, fast, xs, ys, xq, yq).mean()
 
     def query_loss(self, fast, xs, ys, xq, yq):

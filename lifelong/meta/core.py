@@ -129,6 +129,12 @@ def _sgd_steps(model, params, fast: Params, names, rates, steps: int, first_orde
     return fast
 
 
+def learned_rates(params: Mapping[str, torch.Tensor], lr: float) -> Params:
+    """Meta-SGD's inner rates (Li et al. 2017): one per entry of each of ``params``, all starting at
+    ``lr``; leaves for the outer optimizer to learn with θ (``per_param_lr`` of ``adapt`` / ``meta_loss``)."""
+    return {n: torch.full_like(p, lr).requires_grad_() for n, p in params.items()}
+
+
 def head_names(model: nn.Module) -> list[str]:
     """Names of the parameters of the last module that has any: the head that ANIL adapts."""
     last = [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))][-1]

@@ -1,8 +1,7 @@
 """Meta-SGD (Li, Zhou, Chen & Li 2017, "Meta-SGD: Learning to Learn Quickly for Few-Shot Learning"),
 meta-trained on the episodes of a stream (``lifelong.strategies.episodic``)."""
-import torch
 
-from lifelong.meta.core import meta_loss
+from lifelong.meta.core import learned_rates, meta_loss
 from lifelong.strategies.episodic import InnerLoopStrategy
 
 
@@ -18,7 +17,7 @@ class MetaSGD(InnerLoopStrategy):
 
     def setup(self, info, *, seed=0, device="cpu"):
         super().setup(info, seed=seed, device=device)
-        self.alpha = {n: torch.full_like(p, self.inner_lr).requires_grad_() for n, p in self.net.named_parameters()}
+        self.alpha = learned_rates(dict(self.net.named_parameters()), self.inner_lr)
 
     def meta_parameters(self):
         return [*self.net.parameters(), *self.alpha.values()]
