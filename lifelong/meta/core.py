@@ -5,6 +5,8 @@ the task batch (DESIGN.md, principle 3): no model copies, no per-task Python loo
 differentiates the sum of the B tasks' support losses with ``torch.autograd.grad``, which gives each
 task its own gradient (task b's loss depends on its own parameters alone) in about three quarters of
 the time ``torch.func.grad`` nested in ``vmap`` takes (``benchmarks/meta_throughput.py``).
+The network's vmapped forward is replayed from a recording of its aten ops where one holds
+(``lifelong.meta.replay``): the same kernels without vmap's identities, bit-identical results.
 Parameters are a ``{name: tensor}`` dict, typically ``dict(model.named_parameters())``;
 ``meta_loss`` returns a scalar whose gradient with respect to those tensors is the meta-gradient
 (call ``.backward()`` or ``torch.autograd.grad`` on it).
@@ -36,6 +38,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from lifelong.meta.replay import batched_forward
 from lifelong.models import batch_statistics, in_layout_of
 
 Params = dict[str, torch.Tensor]
@@ -51,8 +54,16 @@ def task_loss(model: nn.Module, params: Mapping[str, torch.Tensor], x, y, loss_f
 
 def task_losses(model: nn.Module, params: Mapping[str, torch.Tensor], x, y, loss_fn: LossFn,
                 per_task: Iterable[str] | None = None) -> torch.Tensor:
-    """The B losses of B tasks, ``x``, ``y`` shaped (B, K, ...): ``task_loss`` for each (``over_tasks``)."""
-    return over_tasks(lambda p, x, y: task_loss(model, p, x, y, loss_fn), params, x, y, per_task=per_task)
+    """The B losses of B tasks, ``x``, ``y`` shaped (B, K, ...): ``task_loss`` for each. The entries of
+    ``params`` named in ``per_task`` (default: all) hold one tensor per task, stacked; the others are
+    shared. The forward is vmapped over the tasks, or replayed from its recording where one holds
+    (``lifelong.meta.replay``); the loss is vmapped. One task is a plain call (as in ``over_tasks``)."""
+    names = set(params) if per_task is None else set(per_task)
+    if len(x) == 1:
+        return task_loss(model, {n: t[0] if n in names else t for n, t in params.items()}, x[0], y[0],
+                         loss_fn).unsqueeze(0)
+    out = batched_forward(model, dict(params), x, {n: 0 if n in names else None for n in params})
+    return vmap(loss_fn)(out, y)
 
 
 def over_tasks(fn: Callable[..., torch.Tensor], params: Mapping[str, torch.Tensor], *data: torch.Tensor,

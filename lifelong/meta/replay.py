@@ -1,0 +1,114 @@
+"""A network's forward vmapped over tasks, recorded once as its sequence of aten ops and replayed.
+
+On small networks a meta-gradient's time goes to per-op overhead more than to arithmetic
+(``benchmarks/meta_throughput.py``). ``vmap`` batches an ``nn.Linear`` with per-task weights in 10 ops
+of which 6 change nothing (an ``expand`` and a ``view`` to the shape a tensor already has, a product
+of the bias with 1); autograd records each, and second order differentiates each again. And
+``functional_call`` swaps the parameters in and out at every call. ``batched_forward`` records the
+vmapped ``functional_call`` with ``make_fx`` (torch.fx) the second time it sees a call's signature,
+drops those identities, and from then on replays the recording: the same kernels on the same tensors
+in the same order, so outputs and gradients are bit-identical to vmap's, and autograd records the
+replay as it records any eager code (second order included).
+
+A recording holds only for calls whose forward depends on nothing but the parameters, the input and
+the signature. So it is used only where:
+
+* every module of the network is a ``torch.nn`` layer or one of lifelong's backbones, whose forward
+  reads no Python state that changes (a module of the user's may: it runs through vmap, as always);
+* no module has forward hooks (augmentation draws its transforms in one), and no global ones are set;
+* the recording reads no tensor besides its inputs (BatchNorm in eval mode reads its running
+  statistics, which change) and writes none in place.
+
+The signature is each module's class, train/eval flag and which buffers are set (``batch_statistics``
+unsets them); each parameter's name, shape, strides, dtype, device, and whether it is per task; the
+input's shape, strides, dtype and device; grad mode. A network keeps at most ``MAX_RECORDINGS``;
+calls with other signatures run through vmap.
+"""
+from __future__ import annotations
+
+import weakref
+
+import torch
+from torch import fx, nn
+from torch.func import functional_call, vmap
+from torch.nn.modules import module as torch_module
+
+MAX_RECORDINGS = 8
+_OURS = ("torch.nn.", "lifelong.")
+_IDENTITY_CANDIDATES = {torch.ops.aten.expand.default, torch.ops.aten.view.default,
+                        torch.ops.aten._unsafe_view.default, torch.ops.aten.reshape.default,
+                        torch.ops.aten.alias.default, torch.ops.aten.mul.Scalar}
+_SEEN_ONCE, _NOT_REPLAYABLE = "seen once", "not replayable"
+
+# network -> {signature: _SEEN_ONCE, its recording (fx.GraphModule) or _NOT_REPLAYABLE}
+_books: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
+
+
+def batched_forward(model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor,
+                    in_dims: dict[str, int | None]) -> torch.Tensor:
+    """``functional_call(model, params_b, (x_b,))`` for each task b, stacked: ``x`` is (B, ...), and
+    the entries of ``params`` with ``in_dims`` 0 hold one tensor per task, the others are shared.
+    Replayed from a recording where one holds (module docstring), else vmapped."""
+    def vmapped(params, x):
+        return vmap(lambda p, x: functional_call(model, p, (x,)), in_dims=(in_dims, 0))(params, x)
+
+    signature = _signature(model, params, x, in_dims)
+    if signature is None:
+        return vmapped(params, x)
+    book = _books.setdefault(model, {})
+    entry = book.get(signature)
+    if entry is None and len(book) < 4 * MAX_RECORDINGS:  # first sight: noted
+        book[signature] = _SEEN_ONCE
+    elif entry is _SEEN_ONCE and sum(isinstance(e, fx.GraphModule) for e in book.values()) < MAX_RECORDINGS:
+        book[signature] = entry = _record(vmapped, params, x)
+    return entry(params, x) if isinstance(entry, fx.GraphModule) else vmapped(params, x)
+
+
+def _signature(model: nn.Module, params, x, in_dims) -> tuple | None:
+    """What a recording depends on besides the tensors' values, or None where no recording may hold."""
+    if torch.is_inference_mode_enabled() or torch_module._global_forward_hooks \
+            or torch_module._global_forward_pre_hooks:
+        return None
+    modules = []
+    for m in model.modules():
+        if not type(m).__module__.startswith(_OURS) or m._forward_hooks or m._forward_pre_hooks:
+            return None
+        modules.append((type(m), m.training, tuple(n for n, b in m._buffers.items() if b is not None)))
+    tensors = tuple((n, _meta(t), in_dims[n]) for n, t in params.items())
+    return tuple(modules), tensors, _meta(x), torch.is_grad_enabled()
+
+
+def _meta(t: torch.Tensor) -> tuple:
+    return tuple(t.shape), t.stride(), t.dtype, t.device, t.requires_grad
+
+
+def _record(vmapped, params, x) -> fx.GraphModule | str:
+    """The aten ops of ``vmapped(params, x)``, identities dropped; ``_NOT_REPLAYABLE`` if the recording
+    reads a tensor that is not an input, or writes one in place."""
+    from torch.fx.experimental.proxy_tensor import make_fx  # imports sympy: only when recording
+
+    inputs = {n: t.detach().requires_grad_(t.requires_grad) for n, t in params.items()}
+    graph = make_fx(vmapped)(inputs, x.detach())
+    for node in list(graph.graph.nodes):
+        schema = getattr(node.target, "_schema", None)
+        if node.op == "get_attr" or schema is not None and schema.is_mutable:
+            return _NOT_REPLAYABLE
+        if node.op == "call_function" and node.target in _IDENTITY_CANDIDATES and _is_identity(node):
+            node.replace_all_uses_with(node.args[0])
+            graph.graph.erase_node(node)
+    graph.graph.eliminate_dead_code()
+    for node in graph.graph.nodes:  # the values seen while recording: dropped, they hold every activation
+        node.meta.clear()
+    graph.recompile()
+    return graph
+
+
+def _is_identity(node: fx.Node) -> bool:
+    """Whether the node returns its first argument's values in its layout: a view or expansion to the
+    same shape and strides, or a product with 1."""
+    source = node.args[0]
+    if not isinstance(source, fx.Node) or node.target is torch.ops.aten.mul.Scalar and node.args[1] != 1:
+        return False
+    a, b = source.meta.get("val"), node.meta.get("val")
+    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape \
+        and a.stride() == b.stride() and a.dtype == b.dtype and a.storage_offset() == b.storage_offset()

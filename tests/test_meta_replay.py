@@ -1,0 +1,137 @@
+"""The recorded forward (lifelong.meta.replay): replayed meta-gradients equal vmap's bit for bit, and a
+recording is used only where it holds."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from lifelong.meta import SinusoidFamily, meta_loss
+from lifelong.meta import replay
+from lifelong.meta.episodes import episode_cross_entropy
+from lifelong.models import batch_statistics, cnn
+
+
+def sinusoid_mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1))
+
+
+def sinusoid_tasks(n_tasks=6, k=5):
+    return SinusoidFamily().sample(n_tasks, k, k, torch.Generator().manual_seed(1))
+
+
+def digit_tasks(n_tasks=3, k=4):
+    """Tasks of 1-D sequences (1 channel, 40 positions) of 3 classes, k shots each."""
+    g = torch.Generator().manual_seed(2)
+    x = lambda: torch.randn(n_tasks, 3 * k, 1, 40, generator=g)
+    y = lambda: torch.arange(3).repeat(k).expand(n_tasks, -1)
+    return x(), y(), x(), y()
+
+
+def meta_gradient(net, tasks, loss_fn, method="maml"):
+    params = dict(net.named_parameters())
+    with batch_statistics(net):
+        loss = meta_loss(net, params, tasks, loss_fn, method=method, steps=2, lr=0.05)
+    return [loss, *torch.autograd.grad(loss, list(params.values()))]
+
+
+def recordings(net):
+    return [e for e in replay._books.get(net, {}).values() if isinstance(e, fx.GraphModule)]
+
+
+def vmapped_only(monkeypatch, fn):
+    """``fn()`` with recording switched off: every forward through vmap."""
+    with monkeypatch.context() as m:
+        m.setattr(replay, "MAX_RECORDINGS", 0)
+        return fn()
+
+
+@pytest.mark.parametrize("method", ["maml", "fomaml", "anil"])
+def test_replayed_meta_gradients_equal_vmaps_bit_for_bit_on_an_mlp(monkeypatch, method):
+    net, tasks = sinusoid_mlp(), sinusoid_tasks()
+    want = vmapped_only(monkeypatch, lambda: meta_gradient(net, tasks, F.mse_loss, method))
+    got = [meta_gradient(net, tasks, F.mse_loss, method) for _ in range(3)]  # noted, recorded, replayed
+    assert recordings(net), "the forward was never recorded"
+    assert not any(node.meta for graph in recordings(net) for node in graph.graph.nodes)  # no activations kept
+    for run in got:
+        for g, w in zip(run, want):
+            assert torch.equal(g, w)
+
+
+def test_replayed_meta_gradients_equal_vmaps_on_lifelongs_cnn_with_batchnorm(monkeypatch):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.BatchNorm1d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 38, 3))
+    tasks = digit_tasks()
+    want = vmapped_only(monkeypatch, lambda: meta_gradient(net, tasks, episode_cross_entropy))
+    for _ in range(3):
+        for g, w in zip(meta_gradient(net, tasks, episode_cross_entropy), want):
+            assert torch.equal(g, w)
+    assert recordings(net)
+
+    lifelong_cnn = cnn((1, 40), 3, channels=[4], embedding_dim=8)
+    want = vmapped_only(monkeypatch, lambda: meta_gradient(lifelong_cnn, tasks, episode_cross_entropy))
+    for _ in range(3):
+        for g, w in zip(meta_gradient(lifelong_cnn, tasks, episode_cross_entropy), want):
+            assert torch.equal(g, w)
+    assert recordings(lifelong_cnn)
+
+
+class Scaled(nn.Module):
+    """A user's module whose forward reads Python state that changes: never recorded."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear, self.scale = nn.Linear(1, 1), 1.0
+
+    def forward(self, x):
+        return self.linear(x) * self.scale
+
+
+def test_a_users_module_is_never_recorded_and_its_state_changes_are_seen():
+    net, tasks = Scaled(), sinusoid_tasks()
+    first = [meta_gradient(net, tasks, F.mse_loss) for _ in range(3)][-1]
+    net.scale = 3.0
+    changed = meta_gradient(net, tasks, F.mse_loss)
+    assert not recordings(net)
+    assert not torch.equal(first[0], changed[0])
+
+
+def test_hooks_and_running_statistics_keep_the_forward_in_vmap(monkeypatch):
+    net, tasks = sinusoid_mlp(), sinusoid_tasks()
+    calls = []
+    handle = net[0].register_forward_pre_hook(lambda module, args: calls.append(1))
+    for _ in range(3):
+        meta_gradient(net, tasks, F.mse_loss)
+    assert not recordings(net) and len(calls) == 3 * 3  # 2 inner steps and the query, each time
+    handle.remove()
+
+    torch.manual_seed(0)
+    bn = nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8), nn.Linear(8, 1)).eval()  # reads running statistics
+    xs = sinusoid_tasks()[0]
+    params = dict(bn.named_parameters())
+    dims = {n: None for n in params}
+    want = vmapped_only(monkeypatch, lambda: replay.batched_forward(bn, params, xs, dims))
+    for _ in range(3):
+        assert torch.equal(replay.batched_forward(bn, params, xs, dims), want)
+    assert not recordings(bn)
+    with torch.no_grad():
+        bn[1].running_mean.add_(1.0)  # what a recording of the statistics would have missed
+    assert not torch.equal(replay.batched_forward(bn, params, xs, dims), want)
+
+
+def test_train_and_eval_flags_are_part_of_the_signature_and_recordings_are_bounded(monkeypatch):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))
+    params = dict(net.named_parameters())
+    dims = {n: None for n in params}
+    with batch_statistics(net):
+        for k in range(2, 2 + replay.MAX_RECORDINGS + 3):
+            xs = torch.randn(3, k, 1)
+            want = vmapped_only(monkeypatch, lambda: replay.batched_forward(net, params, xs, dims))
+            for _ in range(3):
+                assert torch.equal(replay.batched_forward(net, params, xs, dims), want)
+    assert len(recordings(net)) == replay.MAX_RECORDINGS
+
+    net.eval()  # same shapes, now the running statistics: no recording of train mode may answer
+    want = vmapped_only(monkeypatch, lambda: replay.batched_forward(net, params, xs, dims))
+    assert torch.equal(replay.batched_forward(net, params, xs, dims), want)
