@@ -46,11 +46,16 @@ def vmapped_only(monkeypatch, fn):
         return fn()
 
 
-@pytest.mark.parametrize("method", ["maml", "fomaml", "anil"])
-def test_replayed_meta_gradients_equal_vmaps_bit_for_bit_on_an_mlp(monkeypatch, method):
+def users_mse(out, y):  # not a function of replay.PURE_LOSSES: vmapped over the replayed forward
+    return (out - y).square().mean()
+
+
+@pytest.mark.parametrize("method,loss", [("maml", F.mse_loss), ("fomaml", F.mse_loss), ("anil", F.mse_loss),
+                                         ("maml", users_mse)])
+def test_replayed_meta_gradients_equal_vmaps_bit_for_bit_on_an_mlp(monkeypatch, method, loss):
     net, tasks = sinusoid_mlp(), sinusoid_tasks()
-    want = vmapped_only(monkeypatch, lambda: meta_gradient(net, tasks, F.mse_loss, method))
-    got = [meta_gradient(net, tasks, F.mse_loss, method) for _ in range(3)]  # noted, recorded, replayed
+    want = vmapped_only(monkeypatch, lambda: meta_gradient(net, tasks, loss, method))
+    got = [meta_gradient(net, tasks, loss, method) for _ in range(3)]  # noted, recorded, replayed
     assert recordings(net), "the forward was never recorded"
     assert not any(node.meta for graph in recordings(net) for node in graph.graph.nodes)  # no activations kept
     for run in got:
@@ -87,13 +92,20 @@ class Scaled(nn.Module):
         return self.linear(x) * self.scale
 
 
-def test_a_users_module_is_never_recorded_and_its_state_changes_are_seen():
+def test_a_users_module_or_loss_is_never_recorded_and_its_state_changes_are_seen(monkeypatch):
     net, tasks = Scaled(), sinusoid_tasks()
     first = [meta_gradient(net, tasks, F.mse_loss) for _ in range(3)][-1]
     net.scale = 3.0
     changed = meta_gradient(net, tasks, F.mse_loss)
     assert not recordings(net)
     assert not torch.equal(first[0], changed[0])
+
+    net, weight = sinusoid_mlp(), {"w": 1.0}
+    weighted = lambda out, y: weight["w"] * F.mse_loss(out, y)  # noqa: E731
+    first = [meta_gradient(net, tasks, weighted) for _ in range(3)][-1]
+    weight["w"] = 2.0
+    want = vmapped_only(monkeypatch, lambda: meta_gradient(net, tasks, weighted))
+    assert torch.equal(meta_gradient(net, tasks, weighted)[0], want[0]) and not torch.equal(want[0], first[0])
 
 
 def test_hooks_and_running_statistics_keep_the_forward_in_vmap(monkeypatch):

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from lifelong.meta.replay import batched_forward
+from lifelong.meta.replay import batched_losses
 from lifelong.models import batch_statistics, in_layout_of
 
 Params = dict[str, torch.Tensor]
@@ -56,14 +56,13 @@ def task_losses(model: nn.Module, params: Mapping[str, torch.Tensor], x, y, loss
                 per_task: Iterable[str] | None = None) -> torch.Tensor:
     """The B losses of B tasks, ``x``, ``y`` shaped (B, K, ...): ``task_loss`` for each. The entries of
     ``params`` named in ``per_task`` (default: all) hold one tensor per task, stacked; the others are
-    shared. The forward is vmapped over the tasks, or replayed from its recording where one holds
-    (``lifelong.meta.replay``); the loss is vmapped. One task is a plain call (as in ``over_tasks``)."""
+    shared. Vmapped over the tasks, or replayed from a recording where one holds
+    (``lifelong.meta.replay``). One task is a plain call (as in ``over_tasks``)."""
     names = set(params) if per_task is None else set(per_task)
     if len(x) == 1:
         return task_loss(model, {n: t[0] if n in names else t for n, t in params.items()}, x[0], y[0],
                          loss_fn).unsqueeze(0)
-    out = batched_forward(model, dict(params), x, {n: 0 if n in names else None for n in params})
-    return vmap(loss_fn)(out, y)
+    return batched_losses(model, dict(params), x, y, loss_fn, {n: 0 if n in names else None for n in params})
 
 
 def over_tasks(fn: Callable[..., torch.Tensor], params: Mapping[str, torch.Tensor], *data: torch.Tensor,

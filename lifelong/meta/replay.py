@@ -8,7 +8,10 @@ of the bias with 1); autograd records each, and second order differentiates each
 vmapped ``functional_call`` with ``make_fx`` (torch.fx) the second time it sees a call's signature,
 drops those identities, and from then on replays the recording: the same kernels on the same tensors
 in the same order, so outputs and gradients are bit-identical to vmap's, and autograd records the
-replay as it records any eager code (second order included).
+replay as it records any eager code (second order included). ``batched_losses`` records the loss
+with the forward when the loss is a function of ``torch.nn.functional`` or ``lifelong.meta.episodes``
+(pure: it reads its arguments alone); another loss, such as a method reading its strategy's state, is
+vmapped over the replayed forward's outputs.
 
 A recording holds only for calls whose forward depends on nothing but the parameters, the input and
 the signature. So it is used only where:
@@ -34,6 +37,7 @@ from torch.func import functional_call, vmap
 from torch.nn.modules import module as torch_module
 
 MAX_RECORDINGS = 8
+PURE_LOSSES = ("torch.nn.functional", "lifelong.meta.episodes")
 _OURS = ("torch.nn.", "lifelong.")
 _IDENTITY_CANDIDATES = {torch.ops.aten.expand.default, torch.ops.aten.view.default,
                         torch.ops.aten._unsafe_view.default, torch.ops.aten.reshape.default,
@@ -49,22 +53,40 @@ def batched_forward(model: nn.Module, params: dict[str, torch.Tensor], x: torch.
     """``functional_call(model, params_b, (x_b,))`` for each task b, stacked: ``x`` is (B, ...), and
     the entries of ``params`` with ``in_dims`` 0 hold one tensor per task, the others are shared.
     Replayed from a recording where one holds (module docstring), else vmapped."""
-    def vmapped(params, x):
-        return vmap(lambda p, x: functional_call(model, p, (x,)), in_dims=(in_dims, 0))(params, x)
+    return _replayed(model, lambda p, x: functional_call(model, p, (x,)), (params, x), in_dims, key=None)
 
-    signature = _signature(model, params, x, in_dims)
+
+def batched_losses(model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                   loss_fn, in_dims: dict[str, int | None]) -> torch.Tensor:
+    """``loss_fn(functional_call(model, params_b, (x_b,)), y_b)`` for each task b, stacked. A loss of
+    ``PURE_LOSSES``' modules, which reads nothing but its arguments, is recorded with the forward; any
+    other is vmapped over the forward's outputs."""
+    if getattr(loss_fn, "__module__", None) not in PURE_LOSSES:
+        return vmap(loss_fn)(batched_forward(model, params, x, in_dims), y)
+    return _replayed(model, lambda p, x, y: loss_fn(functional_call(model, p, (x,)), y), (params, x, y), in_dims,
+                     key=loss_fn)
+
+
+def _replayed(model: nn.Module, fn, args: tuple, in_dims: dict[str, int | None], key):
+    """``fn(params_b, *data_b)`` vmapped over the tasks, or replayed from the recording of the call's
+    signature (and ``key``) where one holds."""
+    def vmapped(*args):
+        return vmap(fn, in_dims=(in_dims,) + (0,) * (len(args) - 1))(*args)
+
+    signature = _signature(model, args, in_dims)
     if signature is None:
-        return vmapped(params, x)
+        return vmapped(*args)
+    signature = signature + (key,)
     book = _books.setdefault(model, {})
     entry = book.get(signature)
     if entry is None and len(book) < 4 * MAX_RECORDINGS:  # first sight: noted
         book[signature] = _SEEN_ONCE
     elif entry is _SEEN_ONCE and sum(isinstance(e, fx.GraphModule) for e in book.values()) < MAX_RECORDINGS:
-        book[signature] = entry = _record(vmapped, params, x)
-    return entry(params, x) if isinstance(entry, fx.GraphModule) else vmapped(params, x)
+        book[signature] = entry = _record(vmapped, args)
+    return entry(*args) if isinstance(entry, fx.GraphModule) else vmapped(*args)
 
 
-def _signature(model: nn.Module, params, x, in_dims) -> tuple | None:
+def _signature(model: nn.Module, args: tuple, in_dims) -> tuple | None:
     """What a recording depends on besides the tensors' values, or None where no recording may hold."""
     if torch.is_inference_mode_enabled() or torch_module._global_forward_hooks \
             or torch_module._global_forward_pre_hooks:
@@ -74,21 +96,23 @@ def _signature(model: nn.Module, params, x, in_dims) -> tuple | None:
         if not type(m).__module__.startswith(_OURS) or m._forward_hooks or m._forward_pre_hooks:
             return None
         modules.append((type(m), m.training, tuple(n for n, b in m._buffers.items() if b is not None)))
+    params, *data = args
     tensors = tuple((n, _meta(t), in_dims[n]) for n, t in params.items())
-    return tuple(modules), tensors, _meta(x), torch.is_grad_enabled()
+    return tuple(modules), tensors, tuple(_meta(d) for d in data), torch.is_grad_enabled()
 
 
 def _meta(t: torch.Tensor) -> tuple:
     return tuple(t.shape), t.stride(), t.dtype, t.device, t.requires_grad
 
 
-def _record(vmapped, params, x) -> fx.GraphModule | str:
-    """The aten ops of ``vmapped(params, x)``, identities dropped; ``_NOT_REPLAYABLE`` if the recording
+def _record(vmapped, args: tuple) -> fx.GraphModule | str:
+    """The aten ops of ``vmapped(*args)``, identities dropped; ``_NOT_REPLAYABLE`` if the recording
     reads a tensor that is not an input, or writes one in place."""
     from torch.fx.experimental.proxy_tensor import make_fx  # imports sympy: only when recording
 
+    params, *data = args
     inputs = {n: t.detach().requires_grad_(t.requires_grad) for n, t in params.items()}
-    graph = make_fx(vmapped)(inputs, x.detach())
+    graph = make_fx(vmapped)(inputs, *(d.detach() for d in data))
     for node in list(graph.graph.nodes):
         schema = getattr(node.target, "_schema", None)
         if node.op == "get_attr" or schema is not None and schema.is_mutable:

@@ -226,8 +226,11 @@ class InnerLoopStrategy(EpisodicStrategy):
         self.inner_steps, self.inner_lr, self.head_init = inner_steps, inner_lr, head_init
         self.adapt_steps, self.adapt_lr = adapt_steps, adapt_lr
 
-    def episode_loss(self, out, y) -> torch.Tensor:
-        return F.mse_loss(out, y) if self.regression else episode_cross_entropy(out, y)
+    @property
+    def episode_loss(self):
+        """The loss of an episode's outputs, ``loss(out, y)``: a function of its arguments alone, which
+        ``lifelong.meta.replay`` records with the network's forward."""
+        return F.mse_loss if self.regression else episode_cross_entropy
 
     def task_init(self):
         """How a task's starting parameters are set from its support set before the inner loop: None
