@@ -9,7 +9,9 @@ meta-batch, 10-shot support, 10-shot query, 5 inner SGD steps with lr 0.01, MSE,
 
 1. ``vmap``: ``lifelong.meta.meta_loss(method="maml")`` then ``torch.autograd.grad``: the losses are
    written for one task with torch.func and vmapped over the 25 tasks, and each inner step
-   differentiates their sum (every task's own gradient, in one ``torch.autograd.grad``).
+   differentiates their sum (every task's own gradient, in one ``torch.autograd.grad``). From a
+   signature's second call on, the vmapped forward and loss are replayed from their recording
+   (``lifelong.meta.replay``); the warm-up covers that.
 2. ``higher loop``: the usual per-task loop with the ``higher`` library: for each task,
    ``higher.innerloop_ctx(model, SGD(lr), copy_initial_weights=False, track_higher_grads=True)``,
    5 ``diffopt.step(support_loss)``, then ``(query_loss / 25).backward()`` into the model's grads
@@ -25,7 +27,7 @@ median throughput in tasks/s. Before timing, the meta-gradients of all variants 
 
 Target (issue #13): vmap/loop >= 12 (tasks/s, medians). The last line printed is exactly ``vmap/loop = X.X``.
 
-Usage: ``python benchmarks/meta_throughput.py [--repeats 9] [--warmup 2]``
+Usage: ``python benchmarks/meta_throughput.py [--repeats 21] [--warmup 2]``
 """
 from __future__ import annotations
 
@@ -82,7 +84,7 @@ def grad_autograd_loop(net, tasks):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--warmup", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
