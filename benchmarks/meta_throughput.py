@@ -10,8 +10,10 @@ meta-batch, 10-shot support, 10-shot query, 5 inner SGD steps with lr 0.01, MSE,
 1. ``vmap``: ``lifelong.meta.meta_loss(method="maml")`` then ``torch.autograd.grad``: the losses are
    written for one task with torch.func and vmapped over the 25 tasks, and each inner step
    differentiates their sum (every task's own gradient, in one ``torch.autograd.grad``). From a
-   signature's second call on, the vmapped forward and loss are replayed from their recording
-   (``lifelong.meta.replay``); the warm-up covers that.
+   signature's 50th call on (``replay.RECORD_AT``), the vmapped forward and loss are replayed from
+   their recording (``lifelong.meta.replay``), as in any meta-training past its first steps: the
+   warm-up makes those calls, and the first row's gradient difference compares the replayed
+   meta-gradient with the first, vmapped one.
 2. ``higher loop``: the usual per-task loop with the ``higher`` library: for each task,
    ``higher.innerloop_ctx(model, SGD(lr), copy_initial_weights=False, track_higher_grads=True)``,
    5 ``diffopt.step(support_loss)``, then ``(query_loss / 25).backward()`` into the model's grads
@@ -40,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lifelong.meta import SinusoidFamily, meta_loss
+from lifelong.meta import SinusoidFamily, meta_loss, replay
 
 N_TASKS, K_SUPPORT, K_QUERY, STEPS, LR = 25, 10, 10, 5, 0.01
 
@@ -94,7 +96,9 @@ def main(argv=None) -> None:
     variants = {"vmap": (net, grad_vmap), "higher loop": (copy.deepcopy(net), grad_higher),
                 "autograd loop": (copy.deepcopy(net), grad_autograd_loop)}
 
-    reference = grad_vmap(net, tasks)
+    reference = grad_vmap(net, tasks)  # vmapped: the first calls of each signature
+    for _ in range(replay.RECORD_AT):  # the forward is recorded; from here on it is replayed
+        grad_vmap(net, tasks)
     diffs = {}
     for name, (model, fn) in variants.items():
         got = fn(model, tasks)

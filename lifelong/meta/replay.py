@@ -5,10 +5,10 @@ On small networks a meta-gradient's time goes to per-op overhead more than to ar
 of which 6 change nothing (an ``expand`` and a ``view`` to the shape a tensor already has, a product
 of the bias with 1); autograd records each, and second order differentiates each again. And
 ``functional_call`` swaps the parameters in and out at every call. ``batched_forward`` records the
-vmapped ``functional_call`` with ``make_fx`` (torch.fx) the second time it sees a call's signature,
-drops those identities, and from then on replays the recording: the same kernels on the same tensors
-in the same order, so outputs and gradients are bit-identical to vmap's, and autograd records the
-replay as it records any eager code (second order included). ``batched_losses`` records the loss
+vmapped ``functional_call`` with ``make_fx`` (torch.fx) at the ``RECORD_AT``-th call with the same
+signature, drops those identities, and from then on replays the recording: the same kernels on the
+same tensors in the same order, so outputs and gradients are bit-identical to vmap's, and autograd
+records the replay as it records any eager code (second order included). ``batched_losses`` records the loss
 with the forward when the loss is a function of ``torch.nn.functional`` or ``lifelong.meta.episodes``
 (pure: it reads its arguments alone); another loss, such as a method reading its strategy's state, is
 vmapped over the replayed forward's outputs.
@@ -24,7 +24,9 @@ the signature. So it is used only where:
 
 The signature is each module's class, train/eval flag and which buffers are set (``batch_statistics``
 unsets them); each parameter's name, shape, strides, dtype, device, and whether it is per task; the
-input's shape, strides, dtype and device; grad mode. A network keeps at most ``MAX_RECORDINGS``;
+input's shape, strides, dtype and device; grad mode. A recording takes 0.03–0.6 s (the first in a
+process imports torch._dynamo, about 2 s), worth it for meta-training's thousands of calls and not
+for a few: a signature is recorded at its 50th call. A network keeps at most ``MAX_RECORDINGS``;
 calls with other signatures run through vmap.
 """
 from __future__ import annotations
@@ -36,15 +38,15 @@ from torch import fx, nn
 from torch.func import functional_call, vmap
 from torch.nn.modules import module as torch_module
 
-MAX_RECORDINGS = 8
+RECORD_AT, MAX_RECORDINGS = 50, 8
 PURE_LOSSES = ("torch.nn.functional", "lifelong.meta.episodes")
 _OURS = ("torch.nn.", "lifelong.")
 _IDENTITY_CANDIDATES = {torch.ops.aten.expand.default, torch.ops.aten.view.default,
                         torch.ops.aten._unsafe_view.default, torch.ops.aten.reshape.default,
                         torch.ops.aten.alias.default, torch.ops.aten.mul.Scalar}
-_SEEN_ONCE, _NOT_REPLAYABLE = "seen once", "not replayable"
+_NOT_REPLAYABLE = "not replayable"
 
-# network -> {signature: _SEEN_ONCE, its recording (fx.GraphModule) or _NOT_REPLAYABLE}
+# network -> {signature: calls so far (int), its recording (fx.GraphModule) or _NOT_REPLAYABLE}
 _books: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
 
 
@@ -78,11 +80,14 @@ def _replayed(model: nn.Module, fn, args: tuple, in_dims: dict[str, int | None],
         return vmapped(*args)
     signature = signature + (key,)
     book = _books.setdefault(model, {})
+    seen = book.get(signature, 0)
+    if isinstance(seen, int):  # not recorded yet: counted, and recorded at its RECORD_AT-th call
+        if seen + 1 < RECORD_AT:
+            if seen or len(book) < 4 * MAX_RECORDINGS:
+                book[signature] = seen + 1
+        elif sum(isinstance(e, fx.GraphModule) for e in book.values()) < MAX_RECORDINGS:
+            book[signature] = _record(vmapped, args)
     entry = book.get(signature)
-    if entry is None and len(book) < 4 * MAX_RECORDINGS:  # first sight: noted
-        book[signature] = _SEEN_ONCE
-    elif entry is _SEEN_ONCE and sum(isinstance(e, fx.GraphModule) for e in book.values()) < MAX_RECORDINGS:
-        book[signature] = entry = _record(vmapped, args)
     return entry(*args) if isinstance(entry, fx.GraphModule) else vmapped(*args)
 
 
