@@ -153,3 +153,18 @@ def test_train_and_eval_flags_are_part_of_the_signature_and_recordings_are_bound
     net.eval()  # same shapes, now the running statistics: no recording of train mode may answer
     want = vmapped_only(monkeypatch, lambda: replay.batched_forward(net, params, xs, dims))
     assert torch.equal(replay.batched_forward(net, params, xs, dims), want)
+
+
+def test_a_forward_that_cannot_be_recorded_keeps_running_through_vmap(monkeypatch):
+    import torch.fx.experimental.proxy_tensor as proxy_tensor
+
+    def untraceable(fn, *args, **kwargs):
+        raise RuntimeError("an op make_fx cannot trace")
+
+    net, tasks = sinusoid_mlp(), sinusoid_tasks()
+    want = vmapped_only(monkeypatch, lambda: meta_gradient(net, tasks, F.mse_loss))
+    monkeypatch.setattr(proxy_tensor, "make_fx", untraceable)
+    for _ in range(3):
+        for g, w in zip(meta_gradient(net, tasks, F.mse_loss), want):
+            assert torch.equal(g, w)
+    assert not recordings(net) and replay._NOT_REPLAYABLE in replay._books[net].values()

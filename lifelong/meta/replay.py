@@ -8,10 +8,10 @@ of the bias with 1); autograd records each, and second order differentiates each
 vmapped ``functional_call`` with ``make_fx`` (torch.fx) at the ``RECORD_AT``-th call with the same
 signature, drops those identities, and from then on replays the recording: the same kernels on the
 same tensors in the same order, so outputs and gradients are bit-identical to vmap's, and autograd
-records the replay as it records any eager code (second order included). ``batched_losses`` records the loss
-with the forward when the loss is a function of ``torch.nn.functional`` or ``lifelong.meta.episodes``
-(pure: it reads its arguments alone); another loss, such as a method reading its strategy's state, is
-vmapped over the replayed forward's outputs.
+records the replay as it records any eager code (second order included). ``batched_losses`` records
+the loss with the forward when the loss is a function of ``torch.nn.functional`` or
+``lifelong.meta.episodes`` (pure: it reads its arguments alone); another loss, such as a method
+reading its strategy's state, is vmapped over the replayed forward's outputs.
 
 A recording holds only for calls whose forward depends on nothing but the parameters, the input and
 the signature. So it is used only where:
@@ -20,7 +20,8 @@ the signature. So it is used only where:
   reads no Python state that changes (a module of the user's may: it runs through vmap, as always);
 * no module has forward hooks (augmentation draws its transforms in one), and no global ones are set;
 * the recording reads no tensor besides its inputs (BatchNorm in eval mode reads its running
-  statistics, which change) and writes none in place.
+  statistics, which change) and writes none in place; and recording succeeds (an op that ``make_fx``
+  cannot trace leaves the call to vmap).
 
 The signature is each module's class, train/eval flag and which buffers are set (``batch_statistics``
 unsets them); each parameter's name, shape, strides, dtype, device, and whether it is per task; the
@@ -113,11 +114,14 @@ def _meta(t: torch.Tensor) -> tuple:
 def _record(vmapped, args: tuple) -> fx.GraphModule | str:
     """The aten ops of ``vmapped(*args)``, identities dropped; ``_NOT_REPLAYABLE`` if the recording
     reads a tensor that is not an input, or writes one in place."""
-    from torch.fx.experimental.proxy_tensor import make_fx  # imports sympy: only when recording
+    from torch.fx.experimental.proxy_tensor import make_fx  # its first call imports torch._dynamo (2 s)
 
     params, *data = args
     inputs = {n: t.detach().requires_grad_(t.requires_grad) for n, t in params.items()}
-    graph = make_fx(vmapped)(inputs, *(d.detach() for d in data))
+    try:
+        graph = make_fx(vmapped)(inputs, *(d.detach() for d in data))
+    except Exception:  # noqa: BLE001 - vmap ran this call 49 times: only the recording is out of reach
+        return _NOT_REPLAYABLE
     for node in list(graph.graph.nodes):
         schema = getattr(node.target, "_schema", None)
         if node.op == "get_attr" or schema is not None and schema.is_mutable:
