@@ -1,5 +1,8 @@
 """The recorded forward (lifelong.meta.replay): replayed meta-gradients equal vmap's bit for bit, and a
 recording is used only where it holds."""
+import functools
+import weakref
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -46,8 +49,9 @@ def recordings(net):
 
 
 def vmapped_only(monkeypatch, fn):
-    """``fn()`` with recording switched off: every forward through vmap."""
+    """``fn()`` with no recording, made or to be made: every forward through vmap."""
     with monkeypatch.context() as m:
+        m.setattr(replay, "_books", weakref.WeakKeyDictionary())
         m.setattr(replay, "MAX_RECORDINGS", 0)
         return fn()
 
@@ -168,3 +172,45 @@ def test_a_forward_that_cannot_be_recorded_keeps_running_through_vmap(monkeypatc
         for g, w in zip(meta_gradient(net, tasks, F.mse_loss), want):
             assert torch.equal(g, w)
     assert not recordings(net) and replay._NOT_REPLAYABLE in replay._books[net].values()
+
+
+def test_a_changed_layer_setting_is_seen(monkeypatch):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1, 16), nn.LeakyReLU(0.01), nn.BatchNorm1d(16), nn.Linear(16, 1))
+    tasks = sinusoid_tasks()
+    before = [meta_gradient(net, tasks, F.mse_loss) for _ in range(3)][-1]
+    assert recordings(net)
+    for change in (lambda: setattr(net[1], "negative_slope", 0.5), lambda: setattr(net[2], "eps", 0.1)):
+        change()
+        got = [meta_gradient(net, tasks, F.mse_loss) for _ in range(3)]
+        want = vmapped_only(monkeypatch, lambda: meta_gradient(net, tasks, F.mse_loss))
+        assert all(torch.equal(run[0], want[0]) for run in got) and not torch.equal(want[0], before[0])
+        before = want
+
+
+def test_a_wrapped_loss_autocast_and_outer_transforms_stay_with_vmap(monkeypatch):
+    net, tasks, weight = sinusoid_mlp(), sinusoid_tasks(), {"w": 1.0}
+
+    @functools.wraps(F.mse_loss)  # carries mse_loss's module and name, but reads `weight`
+    def weighted(out, y):
+        return weight["w"] * F.mse_loss(out, y)
+
+    for _ in range(3):
+        meta_gradient(net, tasks, weighted)
+    weight["w"] = 2.0
+    want = vmapped_only(monkeypatch, lambda: meta_gradient(net, tasks, weighted))
+    assert torch.equal(meta_gradient(net, tasks, weighted)[0], want[0])
+
+    net = sinusoid_mlp()
+    with torch.autocast("cpu", torch.bfloat16):
+        for _ in range(3):
+            meta_gradient(net, tasks, F.mse_loss)
+    assert not recordings(net)
+
+    params, xs = dict(net.named_parameters()), tasks[0]
+    dims = {n: None for n in params}
+    summed = torch.func.grad(lambda p: replay.batched_forward(net, p, xs, dims).sum())
+    want = vmapped_only(monkeypatch, lambda: summed(params))
+    for _ in range(3):  # the recording fails under the outer transform; vmap answers
+        for n in params:
+            assert torch.equal(summed(params)[n], want[n])

@@ -16,22 +16,28 @@ reading its strategy's state, is vmapped over the replayed forward's outputs.
 A recording holds only for calls whose forward depends on nothing but the parameters, the input and
 the signature. So it is used only where:
 
-* every module of the network is a ``torch.nn`` layer or one of lifelong's backbones, whose forward
-  reads no Python state that changes (a module of the user's may: it runs through vmap, as always);
-* no module has forward hooks (augmentation draws its transforms in one), and no global ones are set;
+* every module of the network is a ``torch.nn`` layer of ``_LAYERS`` (linear, convolution,
+  activation, normalisation, pooling, dropout, padding, containers; not multi-head attention or
+  transformers, which pick kernels from global flags) or one of lifelong's backbones, and holds no
+  attribute a signature cannot compare (a function, a tensor, a list): a module of the user's runs
+  through vmap, as always, since its forward may read any Python state;
+* no module has hooks, and no global ones are set (augmentation draws its transforms in one);
+* autocast is off;
 * the recording reads no tensor besides its inputs (BatchNorm in eval mode reads its running
-  statistics, which change) and writes none in place; and recording succeeds (an op that ``make_fx``
-  cannot trace leaves the call to vmap).
+  statistics, which change) and writes none in place; and recording succeeds (under an outer
+  ``torch.func`` transform, or with an op that ``make_fx`` cannot trace, the call stays with vmap).
 
-The signature is each module's class, train/eval flag and which buffers are set (``batch_statistics``
-unsets them); each parameter's name, shape, strides, dtype, device, and whether it is per task; the
-input's shape, strides, dtype and device; grad mode. A recording takes 0.03–0.6 s (the first in a
-process imports torch._dynamo, about 2 s), worth it for meta-training's thousands of calls and not
-for a few: a signature is recorded at its 50th call. A network keeps at most ``MAX_RECORDINGS``;
-calls with other signatures run through vmap.
+The signature is each module's class, which buffers are set (``batch_statistics`` unsets them) and
+public attributes (train flag and settings: a slope, an epsilon, a padding); each parameter's name,
+shape, strides, dtype, device, and whether it is per task; the input's shape, strides, dtype and
+device; grad mode. A recording takes 0.03–0.6 s (the first in a process imports torch._dynamo, about
+2 s), worth it for meta-training's thousands of calls and not for a few: a signature is recorded at
+its 50th call. A network keeps at most ``MAX_RECORDINGS``; calls with other signatures run through
+vmap. (torch.fx keeps each recording's generated source, a few KB, for the process's life.)
 """
 from __future__ import annotations
 
+import sys
 import weakref
 
 import torch
@@ -41,10 +47,17 @@ from torch.nn.modules import module as torch_module
 
 RECORD_AT, MAX_RECORDINGS = 50, 8
 PURE_LOSSES = ("torch.nn.functional", "lifelong.meta.episodes")
-_OURS = ("torch.nn.", "lifelong.")
+# modules whose forward is their class's code on their parameters, buffers and public attributes
+# (multi-head attention, also in torch.nn.modules.activation, picks its kernel from global flags)
+_LAYERS = {f"torch.nn.modules.{m}" for m in ("linear", "conv", "activation", "batchnorm", "normalization",
+                                             "instancenorm", "pooling", "flatten", "container", "dropout",
+                                             "padding")} | {"lifelong.models", "lifelong.resnets"}
+_GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks")
 _IDENTITY_CANDIDATES = {torch.ops.aten.expand.default, torch.ops.aten.view.default,
                         torch.ops.aten._unsafe_view.default, torch.ops.aten.reshape.default,
                         torch.ops.aten.alias.default, torch.ops.aten.mul.Scalar}
+_SCALARS = {bool, int, float, str, type(None)}
 _NOT_REPLAYABLE = "not replayable"
 
 # network -> {signature: calls so far (int), its recording (fx.GraphModule) or _NOT_REPLAYABLE}
@@ -64,7 +77,7 @@ def batched_losses(model: nn.Module, params: dict[str, torch.Tensor], x: torch.T
     """``loss_fn(functional_call(model, params_b, (x_b,)), y_b)`` for each task b, stacked. A loss of
     ``PURE_LOSSES``' modules, which reads nothing but its arguments, is recorded with the forward; any
     other is vmapped over the forward's outputs."""
-    if getattr(loss_fn, "__module__", None) not in PURE_LOSSES:
+    if not _pure(loss_fn):
         return vmap(loss_fn)(batched_forward(model, params, x, in_dims), y)
     return _replayed(model, lambda p, x, y: loss_fn(functional_call(model, p, (x,)), y), (params, x, y), in_dims,
                      key=loss_fn)
@@ -89,22 +102,49 @@ def _replayed(model: nn.Module, fn, args: tuple, in_dims: dict[str, int | None],
         elif sum(isinstance(e, fx.GraphModule) for e in book.values()) < MAX_RECORDINGS:
             book[signature] = _record(vmapped, args)
     entry = book.get(signature)
-    return entry(*args) if isinstance(entry, fx.GraphModule) else vmapped(*args)
+    return entry.forward(*args) if isinstance(entry, fx.GraphModule) else vmapped(*args)
 
 
 def _signature(model: nn.Module, args: tuple, in_dims) -> tuple | None:
     """What a recording depends on besides the tensors' values, or None where no recording may hold."""
-    if torch.is_inference_mode_enabled() or torch_module._global_forward_hooks \
-            or torch_module._global_forward_pre_hooks:
+    if torch.is_inference_mode_enabled() or any(torch.is_autocast_enabled(d) for d in ("cpu", "cuda")) \
+            or any(getattr(torch_module, hooks) for hooks in _GLOBAL_HOOKS):
         return None
     modules = []
     for m in model.modules():
-        if not type(m).__module__.startswith(_OURS) or m._forward_hooks or m._forward_pre_hooks:
+        state = _module_state(m)
+        if state is None:
             return None
-        modules.append((type(m), m.training, tuple(n for n, b in m._buffers.items() if b is not None)))
+        modules.append(state)
     params, *data = args
     tensors = tuple((n, _meta(t), in_dims[n]) for n, t in params.items())
     return tuple(modules), tensors, tuple(_meta(d) for d in data), torch.is_grad_enabled()
+
+
+def _module_state(m: nn.Module) -> tuple | None:
+    """The module's class, which buffers are set, and its public attributes (its train flag and its
+    settings: a slope, an epsilon, a padding); None if the module is not one of ``_LAYERS``, has hooks,
+    or holds an attribute whose value a signature cannot compare (a function, a tensor, a list)."""
+    if type(m).__module__ not in _LAYERS or isinstance(m, nn.MultiheadAttention) \
+            or m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks:
+        return None
+    settings = tuple((k, v) for k, v in vars(m).items() if k[0] != "_")
+    if not all(type(v) in _SCALARS or _comparable(v) for _, v in settings):
+        return None
+    return type(m), tuple(n for n, b in m._buffers.items() if b is not None), settings
+
+
+
+def _comparable(v) -> bool:
+    return isinstance(v, (bool, int, float, str, type(None), torch.dtype, torch.device)) \
+        or isinstance(v, tuple) and all(_comparable(e) for e in v)
+
+
+def _pure(loss_fn) -> bool:
+    """Whether ``loss_fn`` is a function of ``PURE_LOSSES``' modules, itself (``functools.wraps`` copies
+    a function's module and name onto another)."""
+    module, name = getattr(loss_fn, "__module__", None), getattr(loss_fn, "__name__", None)
+    return module in PURE_LOSSES and getattr(sys.modules[module], name, None) is loss_fn
 
 
 def _meta(t: torch.Tensor) -> tuple:
@@ -117,8 +157,8 @@ def _record(vmapped, args: tuple) -> fx.GraphModule | str:
     from torch.fx.experimental.proxy_tensor import make_fx  # its first call imports torch._dynamo (2 s)
 
     params, *data = args
-    inputs = {n: t.detach().requires_grad_(t.requires_grad) for n, t in params.items()}
-    try:
+    try:  # under an outer torch.func transform, say, or an op make_fx cannot trace
+        inputs = {n: t.detach().requires_grad_(t.requires_grad) for n, t in params.items()}
         graph = make_fx(vmapped)(inputs, *(d.detach() for d in data))
     except Exception:  # noqa: BLE001 - vmap ran this call 49 times: only the recording is out of reach
         return _NOT_REPLAYABLE
