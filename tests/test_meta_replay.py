@@ -174,6 +174,19 @@ def test_a_forward_that_cannot_be_recorded_keeps_running_through_vmap(monkeypatc
     assert not recordings(net) and replay._NOT_REPLAYABLE in replay._books[net].values()
 
 
+def test_a_module_used_once_more_is_seen(monkeypatch):
+    torch.manual_seed(0)
+    relu = nn.ReLU()
+    net, xs = nn.Sequential(nn.Linear(1, 4), relu, nn.Linear(4, 2)), sinusoid_tasks()[0]
+    params = dict(net.named_parameters())
+    dims = {n: None for n in params}
+    for _ in range(3):
+        replay.batched_forward(net, params, xs, dims)
+    net.append(relu)  # the same ReLU, used a second time at the end
+    want = vmapped_only(monkeypatch, lambda: replay.batched_forward(net, params, xs, dims))
+    assert want.min() == 0 and torch.equal(replay.batched_forward(net, params, xs, dims), want)
+
+
 def test_a_changed_layer_setting_is_seen(monkeypatch):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(1, 16), nn.LeakyReLU(0.01), nn.BatchNorm1d(16), nn.Linear(16, 1))

@@ -27,7 +27,7 @@ the signature. So it is used only where:
   statistics, which change) and writes none in place; and recording succeeds (under an outer
   ``torch.func`` transform, or with an op that ``make_fx`` cannot trace, the call stays with vmap).
 
-The signature is each module's class, which buffers are set (``batch_statistics`` unsets them) and
+The signature is each module's name (every place it is used), class, which buffers are set (``batch_statistics`` unsets them) and
 public attributes (train flag and settings: a slope, an epsilon, a padding); each parameter's name,
 shape, strides, dtype, device, and whether it is per task; the input's shape, strides, dtype and
 device; grad mode. A recording takes 0.03–0.6 s (the first in a process imports torch._dynamo, about
@@ -111,11 +111,11 @@ def _signature(model: nn.Module, args: tuple, in_dims) -> tuple | None:
             or any(getattr(torch_module, hooks) for hooks in _GLOBAL_HOOKS):
         return None
     modules = []
-    for m in model.modules():
+    for name, m in model.named_modules(remove_duplicate=False):  # a module used twice is listed twice
         state = _module_state(m)
         if state is None:
             return None
-        modules.append(state)
+        modules.append((name, state))
     params, *data = args
     tensors = tuple((n, _meta(t), in_dims[n]) for n, t in params.items())
     return tuple(modules), tensors, tuple(_meta(d) for d in data), torch.is_grad_enabled()
