@@ -129,15 +129,14 @@ def _module_state(m: nn.Module) -> tuple | None:
             or m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks:
         return None
     settings = tuple((k, v) for k, v in vars(m).items() if k[0] != "_")
-    if not all(type(v) in _SCALARS or _comparable(v) for _, v in settings):
+    if not all(_comparable(v) for _, v in settings):
         return None
     return type(m), tuple(n for n, b in m._buffers.items() if b is not None), settings
 
 
-
 def _comparable(v) -> bool:
-    return isinstance(v, (bool, int, float, str, type(None), torch.dtype, torch.device)) \
-        or isinstance(v, tuple) and all(_comparable(e) for e in v)
+    return type(v) in _SCALARS or isinstance(v, (torch.dtype, torch.device)) \
+        or type(v) is tuple and all(_comparable(e) for e in v)
 
 
 def _pure(loss_fn) -> bool:
@@ -160,7 +159,7 @@ def _record(vmapped, args: tuple) -> fx.GraphModule | str:
     try:  # under an outer torch.func transform, say, or an op make_fx cannot trace
         inputs = {n: t.detach().requires_grad_(t.requires_grad) for n, t in params.items()}
         graph = make_fx(vmapped)(inputs, *(d.detach() for d in data))
-    except Exception:  # noqa: BLE001 - vmap ran this call 49 times: only the recording is out of reach
+    except Exception:  # noqa: BLE001 - vmap has run this call before: only the recording is out of reach
         return _NOT_REPLAYABLE
     for node in list(graph.graph.nodes):
         schema = getattr(node.target, "_schema", None)
