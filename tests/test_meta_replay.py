@@ -65,7 +65,7 @@ def users_mse(out, y):  # not a function of replay.PURE_LOSSES: vmapped over the
 def test_replayed_meta_gradients_equal_vmaps_bit_for_bit_on_an_mlp(monkeypatch, method, loss):
     net, tasks = sinusoid_mlp(), sinusoid_tasks()
     want = vmapped_only(monkeypatch, lambda: meta_gradient(net, tasks, loss, method))
-    got = [meta_gradient(net, tasks, loss, method) for _ in range(3)]  # noted, recorded, replayed
+    got = [meta_gradient(net, tasks, loss, method) for _ in range(3)]  # vmapped first, then replayed
     assert recordings(net), "the forward was never recorded"
     assert not any(node.meta for graph in recordings(net) for node in graph.graph.nodes)  # no activations kept
     for run in got:
@@ -73,7 +73,7 @@ def test_replayed_meta_gradients_equal_vmaps_bit_for_bit_on_an_mlp(monkeypatch, 
             assert torch.equal(g, w)
 
 
-def test_replayed_meta_gradients_equal_vmaps_on_lifelongs_cnn_with_batchnorm(monkeypatch):
+def test_replayed_meta_gradients_equal_vmaps_on_a_cnn_with_batchnorm_and_on_lifelongs_cnn(monkeypatch):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.BatchNorm1d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 38, 3))
     tasks = digit_tasks()
