@@ -54,15 +54,12 @@ def task_loss(model: nn.Module, params: Mapping[str, torch.Tensor], x, y, loss_f
 
 def task_losses(model: nn.Module, params: Mapping[str, torch.Tensor], x, y, loss_fn: LossFn,
                 per_task: Iterable[str] | None = None) -> torch.Tensor:
-    """The B losses of B tasks, ``x``, ``y`` shaped (B, K, ...): ``task_loss`` for each. The entries of
-    ``params`` named in ``per_task`` (default: all) hold one tensor per task, stacked; the others are
-    shared. Vmapped over the tasks, or replayed from a recording where one holds
-    (``lifelong.meta.replay``). One task is a plain call (as in ``over_tasks``)."""
-    names = set(params) if per_task is None else set(per_task)
+    """The B losses of B tasks, ``x``, ``y`` shaped (B, K, ...): ``task_loss`` for each, ``params`` as in
+    ``over_tasks``. Vmapped over the tasks, or replayed from a recording where one holds
+    (``lifelong.meta.replay``); one task is ``over_tasks``' plain call."""
     if len(x) == 1:
-        return task_loss(model, {n: t[0] if n in names else t for n, t in params.items()}, x[0], y[0],
-                         loss_fn).unsqueeze(0)
-    return batched_losses(model, dict(params), x, y, loss_fn, {n: 0 if n in names else None for n in params})
+        return over_tasks(lambda p, x, y: task_loss(model, p, x, y, loss_fn), params, x, y, per_task=per_task)
+    return batched_losses(model, dict(params), x, y, loss_fn, task_dims(params, per_task))
 
 
 def over_tasks(fn: Callable[..., torch.Tensor], params: Mapping[str, torch.Tensor], *data: torch.Tensor,
@@ -71,12 +68,18 @@ def over_tasks(fn: Callable[..., torch.Tensor], params: Mapping[str, torch.Tenso
     the tasks. The entries of ``params`` named in ``per_task`` (default: all) hold one tensor per task,
     stacked; the others are shared. One task is a plain call: vmap's batching of convolutions and
     pooling costs about a quarter more there."""
-    names = set(params) if per_task is None else set(per_task)
+    dims = task_dims(params, per_task)
     if len(data[0]) == 1:
-        one = {n: t[0] if n in names else t for n, t in params.items()}
+        one = {n: t[0] if dims[n] == 0 else t for n, t in params.items()}
         return fn(one, *(d[0] for d in data)).unsqueeze(0)
-    dims = {n: 0 if n in names else None for n in params}
     return vmap(fn, in_dims=(dims,) + (0,) * len(data))(dict(params), *data)
+
+
+def task_dims(params: Mapping[str, torch.Tensor], per_task: Iterable[str] | None = None) -> dict[str, int | None]:
+    """vmap's ``in_dims`` for ``params``: 0 for the entries named in ``per_task`` (default: all), which
+    hold one tensor per task, stacked; None for the shared ones."""
+    names = set(params) if per_task is None else set(per_task)
+    return {n: 0 if n in names else None for n in params}
 
 
 def adapt(model: nn.Module, params: Mapping[str, torch.Tensor], x_support, y_support, loss_fn: LossFn, *,
